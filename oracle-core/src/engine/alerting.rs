@@ -1,0 +1,221 @@
+//! Turning tick outcomes into alerts: raised once when a condition appears, and a recovery
+//! message once when it clears, instead of one alert per tick.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use tokio::sync::Mutex;
+
+use super::report::{TickFailure, TickOutcome};
+use crate::{Alert, Alerter, Severity, SkipReason};
+
+/// Keys of conditions that clear by themselves when a later tick does not see them.
+const KEY_UPDATE_FAILED: &str = "update-failed";
+
+/// Sends alerts on condition changes to every configured alerter.
+pub(super) struct AlertFanout {
+    alerters: Vec<Arc<dyn Alerter>>,
+    /// Active condition keys and the title they were raised with.
+    active: Mutex<BTreeMap<String, String>>,
+    timeout: Duration,
+}
+
+impl AlertFanout {
+    pub(super) fn new(alerters: Vec<Arc<dyn Alerter>>, timeout: Duration) -> Self {
+        Self { alerters, active: Mutex::new(BTreeMap::new()), timeout }
+    }
+
+    /// Raises and clears conditions according to one tick's outcome.
+    pub(super) async fn observe(&self, bot_id: &str, outcome: &TickOutcome) {
+        let raised = conditions(bot_id, outcome);
+        let mut active = self.active.lock().await;
+        let mut to_send = Vec::new();
+        // Conditions no longer present clear, with a recovery message. A follower tick says
+        // nothing about the target, so it clears nothing.
+        if !matches!(outcome, TickOutcome::Follower { .. }) {
+            let cleared: Vec<String> =
+                active.keys().filter(|k| !raised.iter().any(|a| &a.key == *k)).cloned().collect();
+            for key in cleared {
+                if let Some(title) = active.remove(&key) {
+                    to_send.push(Alert::new(
+                        Severity::Info,
+                        key.clone(),
+                        format!("Resolved: {title}"),
+                        format!("Bot {bot_id}: the condition \"{title}\" no longer holds."),
+                    ));
+                }
+            }
+        }
+        for alert in raised {
+            // Review flags are events, not conditions: each large move is reported.
+            let is_event = alert.key.starts_with("review:");
+            if is_event || !active.contains_key(&alert.key) {
+                if !is_event {
+                    active.insert(alert.key.clone(), alert.title.clone());
+                }
+                to_send.push(alert);
+            }
+        }
+        drop(active);
+        for alert in &to_send {
+            self.send(alert).await;
+        }
+    }
+
+    /// Sends one alert to every alerter; a failing channel is logged, never fatal.
+    pub(super) async fn send(&self, alert: &Alert) {
+        for alerter in &self.alerters {
+            match tokio::time::timeout(self.timeout, alerter.send(alert)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(alerter = alerter.name(), error = %e, "alert delivery failed"),
+                Err(_) => tracing::warn!(alerter = alerter.name(), timeout = ?self.timeout, "alert delivery timed out"),
+            }
+        }
+    }
+}
+
+/// The alert conditions one outcome shows.
+fn conditions(bot_id: &str, outcome: &TickOutcome) -> Vec<Alert> {
+    match outcome {
+        TickOutcome::Follower { .. } => Vec::new(),
+        TickOutcome::Submitted(landed) => landed
+            .review
+            .iter()
+            .map(|flag| {
+                let moved = flag.move_bps.map_or("an unbounded move".to_owned(), |b| format_bps(b));
+                Alert::new(
+                    Severity::Warning,
+                    format!("review:{}", flag.feed),
+                    format!("Large {} move flagged for review", flag.feed),
+                    format!(
+                        "Bot {bot_id} submitted {} after {moved} (review threshold {}) in transaction {}.",
+                        flag.feed,
+                        format_bps(flag.threshold_bps),
+                        landed.tx_hash
+                    ),
+                )
+            })
+            .collect(),
+        TickOutcome::Failed(failure) => vec![failure_alert(bot_id, failure)],
+        TickOutcome::Skipped(reason) => skip_alert(bot_id, reason).into_iter().collect(),
+    }
+}
+
+fn failure_alert(bot_id: &str, failure: &TickFailure) -> Alert {
+    Alert::new(
+        Severity::Error,
+        KEY_UPDATE_FAILED,
+        "Oracle update failed",
+        format!("Bot {bot_id}: {failure}"),
+    )
+}
+
+fn skip_alert(bot_id: &str, reason: &SkipReason) -> Option<Alert> {
+    let key = format!("skip:{}", reason.label());
+    let (severity, title, body) = match reason {
+        SkipReason::OutOfBounds { feed, price, min, max } => (
+            Severity::Error,
+            format!("{feed} price outside the oracle's bounds"),
+            format!("Observed {price}, the oracle accepts {min} to {max}. Nothing was sent."),
+        ),
+        SkipReason::ExceedsTargetDeviation { feed, move_bps, limit_pct } => (
+            Severity::Error,
+            format!("{feed} moved beyond the oracle's deviation limit"),
+            format!(
+                "{feed} moved {} but the oracle rejects moves over {limit_pct}% within a day. \
+                 If this is a true market move, an operator must use the emergency update.",
+                format_bps(*move_bps)
+            ),
+        ),
+        SkipReason::BalanceTooLow { balance_wei, min_wei } => (
+            Severity::Critical,
+            "Updater wallet balance critically low".to_owned(),
+            format!("Balance {balance_wei} wei is below {min_wei} wei: no updates are sent until it is topped up."),
+        ),
+        SkipReason::GasTooHigh { asked_wei, cap_wei, age } => (
+            Severity::Warning,
+            "Gas price above the cap".to_owned(),
+            format!(
+                "The network asks {asked_wei} wei/gas, above the cap of {cap_wei} wei/gas; \
+                 the on-chain prices are {}s old.",
+                age.as_secs()
+            ),
+        ),
+        SkipReason::ZeroPrice { feed, source } => (
+            Severity::Error,
+            format!("{feed} source reported zero"),
+            format!("{source} reported a zero {feed} price; nothing was sent."),
+        ),
+        SkipReason::MissingObservation { feed } => (
+            Severity::Error,
+            format!("No observation for {feed}"),
+            format!("No source produced a {feed} price; nothing was sent."),
+        ),
+        SkipReason::Unrepresentable { feed, error } => (
+            Severity::Error,
+            format!("{feed} price cannot be represented"),
+            format!("{error}; nothing was sent."),
+        ),
+        SkipReason::NotLeader { .. } | SkipReason::TooSoon { .. } | SkipReason::WithinThreshold { .. } => {
+            return None;
+        }
+    };
+    Some(Alert::new(severity, key, title, format!("Bot {bot_id}: {body}")))
+}
+
+/// `1234` bps as `12.34%`.
+pub(crate) fn format_bps(bps: u64) -> String {
+    format!("{}.{:02}%", bps / 100, bps % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AlertError;
+    use async_trait::async_trait;
+
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<Alert>>);
+
+    #[async_trait]
+    impl Alerter for Recorder {
+        fn name(&self) -> &str {
+            "recorder"
+        }
+        async fn send(&self, alert: &Alert) -> Result<(), AlertError> {
+            self.0.lock().unwrap().push(alert.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn conditions_alert_once_and_recover_once() {
+        let rec = Arc::new(Recorder::default());
+        let fanout = AlertFanout::new(vec![rec.clone()], Duration::from_secs(1));
+        let low = TickOutcome::Skipped(SkipReason::BalanceTooLow {
+            balance_wei: alloy_primitives::U256::from(1u8),
+            min_wei: alloy_primitives::U256::from(2u8),
+        });
+        for _ in 0..3 {
+            fanout.observe("b", &low).await;
+        }
+        fanout.observe("b", &TickOutcome::Follower { leader: None }).await;
+        let quiet = TickOutcome::Skipped(SkipReason::TooSoon {
+            age: Duration::ZERO,
+            min_interval: Duration::from_secs(60),
+        });
+        fanout.observe("b", &quiet).await;
+        fanout.observe("b", &quiet).await;
+        let sent = rec.0.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(sent[0].severity, Severity::Critical);
+        assert_eq!(sent[1].severity, Severity::Info);
+        assert_eq!(sent[0].key, sent[1].key);
+        assert!(sent[1].title.starts_with("Resolved"));
+    }
+
+    #[test]
+    fn bps_format() {
+        assert_eq!(format_bps(1234), "12.34%");
+        assert_eq!(format_bps(5), "0.05%");
+    }
+}

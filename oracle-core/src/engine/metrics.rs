@@ -1,0 +1,129 @@
+//! The engine's metrics, through the `metrics` facade: the embedder installs the recorder.
+//!
+//! Names keep the old bot's series (`oracle_total_updates`, `oracle_last_update_timestamp` in
+//! **seconds**, ...); the bot adds the `bot_id` label globally. Gauges are floats by nature: the
+//! conversions here are for display only and never feed back into a price path.
+
+use std::time::SystemTime;
+
+use alloy_primitives::U256;
+use metrics::{counter, gauge};
+
+use super::report::{EngineStatus, Landed, TickOutcome, TickReport};
+use crate::{FeedId, FencingToken, OnChainState, Price};
+
+/// Updates landed by this bot.
+pub const TOTAL_UPDATES: &str = "oracle_total_updates";
+/// Ticks that failed.
+pub const UPDATE_FAILURES: &str = "oracle_update_failures_total";
+/// Failed ticks in a row.
+pub const CONSECUTIVE_FAILURES: &str = "oracle_consecutive_failures";
+/// The target's last update, unix seconds.
+pub const LAST_UPDATE_TIMESTAMP: &str = "oracle_last_update_timestamp";
+/// 1 while this bot leads.
+pub const IS_LEADER: &str = "oracle_is_leader";
+/// The fencing token of the current term.
+pub const LEADER_EPOCH: &str = "oracle_leader_epoch";
+/// Ticks by outcome (`follower`, `skipped`, `submitted`, `failed`) and reason.
+pub const TICKS: &str = "oracle_ticks_total";
+/// Stored price per feed.
+pub const FEED_PRICE: &str = "oracle_feed_price";
+/// The updater wallet's balance in ETH.
+pub const WALLET_BALANCE_ETH: &str = "oracle_wallet_balance_eth";
+/// The network's fee ask in gwei.
+pub const GAS_PRICE_GWEI: &str = "oracle_gas_price_gwei";
+/// Gas used by landed updates.
+pub const GAS_USED: &str = "oracle_gas_used_total";
+
+/// The old bot's per-feed gauge names, kept for existing dashboards.
+fn legacy_price_gauge(feed: &FeedId) -> Option<&'static str> {
+    if *feed == FeedId::ETH_USD {
+        Some("oracle_eth_usd_price")
+    } else if *feed == FeedId::ELIZAOS_USD {
+        Some("oracle_eliza_usd_price")
+    } else {
+        None
+    }
+}
+
+fn display_f64(price: &Price) -> f64 {
+    price.to_string().parse().unwrap_or(f64::NAN)
+}
+
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as f64).unwrap_or(0.0)
+}
+
+fn wei_to(wei: U256, per_unit: u64) -> f64 {
+    // Whole units plus the remainder, so large balances keep their precision.
+    let unit = U256::from(per_unit);
+    let whole: f64 = (wei / unit).to_string().parse().unwrap_or(f64::NAN);
+    let rest = (wei % unit).to::<u64>() as f64 / per_unit as f64;
+    whole + rest
+}
+
+pub(super) fn set_leader(is_leader: bool, token: Option<FencingToken>) {
+    gauge!(IS_LEADER).set(if is_leader { 1.0 } else { 0.0 });
+    if let Some(t) = token {
+        gauge!(LEADER_EPOCH).set(t.0 as f64);
+    }
+}
+
+pub(super) fn record_tick(report: &TickReport, is_leader: bool) {
+    set_leader(is_leader, report.token);
+    let reason = match &report.outcome {
+        TickOutcome::Skipped(r) => r.label(),
+        TickOutcome::Failed(f) => f.label(),
+        TickOutcome::Follower { .. } | TickOutcome::Submitted(_) => "",
+    };
+    counter!(TICKS, "outcome" => report.outcome.label(), "reason" => reason).increment(1);
+    match &report.outcome {
+        TickOutcome::Submitted(_) => counter!(TOTAL_UPDATES).increment(1),
+        TickOutcome::Failed(_) => counter!(UPDATE_FAILURES).increment(1),
+        _ => {}
+    }
+}
+
+pub(super) fn record_state(state: &OnChainState) {
+    gauge!(LAST_UPDATE_TIMESTAMP).set(unix_secs(state.last_update));
+    for f in &state.feeds {
+        record_price(&f.feed, &f.price);
+    }
+    if let Some(b) = state.balance_wei {
+        gauge!(WALLET_BALANCE_ETH).set(wei_to(b, 1_000_000_000_000_000_000));
+    }
+    if let Some(fee) = state.fee {
+        gauge!(GAS_PRICE_GWEI).set(wei_to(U256::from(fee.max_fee_per_gas), 1_000_000_000));
+    }
+}
+
+pub(super) fn record_landed(landed: &Landed, at: SystemTime) {
+    gauge!(LAST_UPDATE_TIMESTAMP).set(unix_secs(at));
+    counter!(GAS_USED).increment(landed.gas_used);
+    for (feed, price) in &landed.prices {
+        record_price(feed, price);
+    }
+}
+
+fn record_price(feed: &FeedId, price: &Price) {
+    let v = display_f64(price);
+    gauge!(FEED_PRICE, "feed" => feed.to_string()).set(v);
+    if let Some(name) = legacy_price_gauge(feed) {
+        gauge!(name).set(v);
+    }
+}
+
+pub(super) fn record_totals(status: &EngineStatus) {
+    gauge!(CONSECUTIVE_FAILURES).set(f64::from(status.consecutive_failures));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wei_conversions_keep_precision() {
+        assert_eq!(wei_to(U256::from(1_500_000_000_000_000_000u128), 1_000_000_000_000_000_000), 1.5);
+        assert_eq!(wei_to(U256::from(2_000_000_001u64), 1_000_000_000), 2.000000001);
+    }
+}

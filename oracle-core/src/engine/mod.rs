@@ -1,0 +1,440 @@
+//! The update engine: one tick reads, decides and (as leader) submits; [`Engine::run`] ticks
+//! until cancelled.
+
+mod alerting;
+pub mod metrics;
+mod report;
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickReport};
+use self::{alerting::AlertFanout, metrics as m};
+use crate::{
+    Alerter, Decision, Fence, FeedId, LeaderElector, Leadership, Lease, LeaseLost, Observation,
+    OnChainState, Policy, PriceSource, Submitter, UpdateOutcome, decide,
+};
+
+/// Why an engine could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A required part was not given.
+    #[error("the engine needs {0}")]
+    Missing(&'static str),
+    /// Two sources were given for one feed (aggregate them into one source instead).
+    #[error("feed {0} has two sources; combine them with an aggregating source")]
+    DuplicateFeed(FeedId),
+    /// A duration knob is out of range.
+    #[error("invalid engine setting: {0}")]
+    Invalid(String),
+}
+
+/// Composes sources, an elector, a submitter and alerters into an [`Engine`].
+///
+/// ```
+/// use std::time::Duration;
+/// use oracle_core::{AlwaysLeader, Engine, FeedId, LogAlerter, Policy};
+/// # fn parts() -> (std::sync::Arc<dyn oracle_core::PriceSource>, std::sync::Arc<dyn oracle_core::Submitter>) { unimplemented!() }
+/// # fn demo() -> Result<(), oracle_core::EngineError> {
+/// let (eth_source, submitter) = parts();
+/// let engine = Engine::builder()
+///     .source(FeedId::ETH_USD, eth_source)
+///     .elector(std::sync::Arc::new(AlwaysLeader::new("bot-1")))
+///     .submitter(submitter)
+///     .alerter(std::sync::Arc::new(LogAlerter))
+///     .policy(Policy::default())
+///     .interval(Duration::from_secs(300))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct EngineBuilder {
+    sources: Vec<(FeedId, Arc<dyn PriceSource>)>,
+    elector: Option<Arc<dyn LeaderElector>>,
+    submitter: Option<Arc<dyn Submitter>>,
+    alerters: Vec<Arc<dyn Alerter>>,
+    policy: Policy,
+    interval: Option<Duration>,
+    lease_margin: Option<Duration>,
+    step_timeout: Option<Duration>,
+}
+
+impl EngineBuilder {
+    /// The source of `feed`. One source per feed; aggregate several in an aggregating source.
+    pub fn source(mut self, feed: FeedId, source: Arc<dyn PriceSource>) -> Self {
+        self.sources.push((feed, source));
+        self
+    }
+
+    /// The leader elector (required; [`crate::AlwaysLeader`] for a single bot).
+    pub fn elector(mut self, elector: Arc<dyn LeaderElector>) -> Self {
+        self.elector = Some(elector);
+        self
+    }
+
+    /// The submitter (required).
+    pub fn submitter(mut self, submitter: Arc<dyn Submitter>) -> Self {
+        self.submitter = Some(submitter);
+        self
+    }
+
+    /// Adds an alerter; alerts go to every one.
+    pub fn alerter(mut self, alerter: Arc<dyn Alerter>) -> Self {
+        self.alerters.push(alerter);
+        self
+    }
+
+    /// The update policy (default [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Time between ticks (default 300 s, the old bot's `UPDATE_INTERVAL_MS`).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// How much lease validity must remain before each step that acts (default 2 s).
+    pub fn lease_margin(mut self, margin: Duration) -> Self {
+        self.lease_margin = Some(margin);
+        self
+    }
+
+    /// The limit for each read step: election, state read, source fetch (default 30 s).
+    pub fn step_timeout(mut self, timeout: Duration) -> Self {
+        self.step_timeout = Some(timeout);
+        self
+    }
+
+    /// Validates and builds the engine.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let elector = self.elector.ok_or(EngineError::Missing("a leader elector"))?;
+        let submitter = self.submitter.ok_or(EngineError::Missing("a submitter"))?;
+        let mut sources = HashMap::new();
+        for (feed, source) in self.sources {
+            if sources.insert(feed.clone(), source).is_some() {
+                return Err(EngineError::DuplicateFeed(feed));
+            }
+        }
+        if sources.is_empty() {
+            return Err(EngineError::Missing("at least one price source"));
+        }
+        let interval = self.interval.unwrap_or(Duration::from_secs(300));
+        if interval.is_zero() {
+            return Err(EngineError::Invalid("the tick interval must be above zero".into()));
+        }
+        let step_timeout = self.step_timeout.unwrap_or(Duration::from_secs(30));
+        if step_timeout.is_zero() {
+            return Err(EngineError::Invalid("the step timeout must be above zero".into()));
+        }
+        let bot_id = elector.id().to_owned();
+        let (status, _) = watch::channel(EngineStatus { bot_id: bot_id.clone(), ..Default::default() });
+        Ok(Engine {
+            bot_id,
+            sources,
+            elector,
+            submitter,
+            alerts: AlertFanout::new(self.alerters, step_timeout),
+            policy: self.policy,
+            interval,
+            lease_margin: self.lease_margin.unwrap_or(Duration::from_secs(2)),
+            step_timeout,
+            status,
+            tick_lock: Mutex::new(()),
+        })
+    }
+}
+
+/// Drives sources, elector, submitter and alerters: one [`tick`](Engine::tick) at a time.
+pub struct Engine {
+    bot_id: String,
+    sources: HashMap<FeedId, Arc<dyn PriceSource>>,
+    elector: Arc<dyn LeaderElector>,
+    submitter: Arc<dyn Submitter>,
+    alerts: AlertFanout,
+    policy: Policy,
+    interval: Duration,
+    lease_margin: Duration,
+    step_timeout: Duration,
+    status: watch::Sender<EngineStatus>,
+    /// Ticks never overlap, even when an embedder calls `tick` while `run` is going.
+    tick_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("bot_id", &self.bot_id)
+            .field("feeds", &self.sources.keys().collect::<Vec<_>>())
+            .field("submitter", &self.submitter.name())
+            .field("policy", &self.policy)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A builder.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// This bot's id.
+    pub fn bot_id(&self) -> &str {
+        &self.bot_id
+    }
+
+    /// The running totals, updated after every tick; await `changed()` to follow ticks.
+    pub fn status(&self) -> watch::Receiver<EngineStatus> {
+        self.status.subscribe()
+    }
+
+    /// Ticks every interval until `cancel` fires, then releases leadership.
+    pub async fn run(&self, cancel: CancellationToken) {
+        tracing::info!(bot_id = %self.bot_id, interval = ?self.interval, submitter = self.submitter.name(), "engine started");
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut wake = self.elector.watch();
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                _ = ticker.tick() => {}
+                // A follower is woken when leadership frees up, instead of waiting a whole interval.
+                Some(()) = changed(&mut wake), if !self.status.borrow().is_leader => {}
+            }
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                _ = self.tick() => {}
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Releases leadership, so a follower can take over at once.
+    async fn shutdown(&self) {
+        if self.status.borrow().is_leader {
+            match tokio::time::timeout(self.step_timeout, self.elector.release()).await {
+                Ok(Ok(())) => tracing::info!(bot_id = %self.bot_id, "released leadership"),
+                Ok(Err(e)) => tracing::warn!(bot_id = %self.bot_id, error = %e, "releasing leadership failed"),
+                Err(_) => tracing::warn!(bot_id = %self.bot_id, "releasing leadership timed out"),
+            }
+        }
+        m::set_leader(false, None);
+        self.status.send_modify(|s| {
+            s.is_leader = false;
+            s.token = None;
+        });
+        tracing::info!(bot_id = %self.bot_id, "engine stopped");
+    }
+
+    /// Runs one tick now and returns its record.
+    pub async fn tick(&self) -> TickReport {
+        let _guard = self.tick_lock.lock().await;
+        let started_at = SystemTime::now();
+        let clock = Instant::now();
+        let mut seen = Seen::default();
+        let outcome = self.tick_inner(&mut seen).await;
+        let report = TickReport { started_at, took: clock.elapsed(), token: seen.lease.as_ref().map(|l| l.token), outcome };
+        self.log(&report);
+        self.record(&report, seen);
+        self.alerts.observe(&self.bot_id, &report.outcome).await;
+        report
+    }
+
+    async fn tick_inner(&self, seen: &mut Seen) -> TickOutcome {
+        let lease = match self.step("leader election", self.elector.acquire_or_renew()).await {
+            Ok(Ok(Leadership::Leader(lease))) => lease,
+            Ok(Ok(Leadership::Follower { leader })) => return TickOutcome::Follower { leader },
+            Ok(Err(e)) => return TickOutcome::Failed(TickFailure::Election(e)),
+            Err(timeout) => return TickOutcome::Failed(timeout),
+        };
+        if !lease.is_valid_for(self.lease_margin) {
+            return TickOutcome::Failed(LeaseLost { token: lease.token, margin: self.lease_margin }.into());
+        }
+        let fence = Fence::new(&lease, self.lease_margin);
+        seen.lease = Some(lease);
+
+        let state = match self.step("reading the target", self.submitter.read_state()).await {
+            Ok(Ok(state)) => state,
+            Ok(Err(e)) => return TickOutcome::Failed(TickFailure::ReadState(e)),
+            Err(timeout) => return TickOutcome::Failed(timeout),
+        };
+        seen.state = Some(state.clone());
+
+        let observations = match self.fetch_all(&state).await {
+            Ok(obs) => obs,
+            Err(failure) => return TickOutcome::Failed(failure),
+        };
+
+        let plan = match decide(&state, &observations, &self.policy, SystemTime::now()) {
+            Decision::Skip(reason) => return TickOutcome::Skipped(reason),
+            Decision::Submit(plan) => plan,
+        };
+
+        // Leadership is re-checked before each step that acts; the submitter checks it again
+        // right before signing and right before broadcasting.
+        if let Err(lost) = fence.check() {
+            return TickOutcome::Failed(lost.into());
+        }
+        if let Err(e) = self.submitter.simulate(&plan.update).await {
+            return TickOutcome::Failed(TickFailure::Simulation(e));
+        }
+        if let Err(lost) = fence.check() {
+            return TickOutcome::Failed(lost.into());
+        }
+        let pending = match self.submitter.send(&plan.update, &fence).await {
+            Ok(p) => p,
+            Err(crate::SubmitError::LeaseLost(lost)) => return TickOutcome::Failed(lost.into()),
+            Err(e) => return TickOutcome::Failed(TickFailure::Send(e)),
+        };
+        tracing::info!(bot_id = %self.bot_id, tx_hash = %pending.tx_hash, nonce = pending.nonce, "update sent, waiting for receipt");
+        match self.submitter.wait(&pending).await {
+            Ok(UpdateOutcome::Mined { tx_hash, block, gas_used, effective_gas_price }) => {
+                TickOutcome::Submitted(Box::new(Landed {
+                    tx_hash,
+                    block,
+                    gas_used,
+                    effective_gas_price,
+                    prices: plan.update.prices,
+                    reasons: plan.reasons,
+                    review: plan.review,
+                }))
+            }
+            Ok(UpdateOutcome::Reverted { tx_hash, block }) => {
+                TickOutcome::Failed(TickFailure::Reverted { tx_hash, block })
+            }
+            Err(e) => TickOutcome::Failed(TickFailure::Wait(e)),
+        }
+    }
+
+    /// Fetches every feed the target stores, concurrently.
+    async fn fetch_all(&self, state: &OnChainState) -> Result<HashMap<FeedId, Observation>, TickFailure> {
+        let fetches = state.feeds.iter().map(|stored| async move {
+            let feed = &stored.feed;
+            let Some(source) = self.sources.get(feed) else {
+                return Ok(None);
+            };
+            match self.step("fetching a price", source.fetch(feed)).await {
+                Ok(Ok(obs)) => Ok(Some((feed.clone(), obs))),
+                Ok(Err(error)) => Err(TickFailure::Source { feed: feed.clone(), error }),
+                Err(timeout) => Err(timeout),
+            }
+        });
+        let results = futures_util::future::join_all(fetches).await;
+        let mut out = HashMap::new();
+        for r in results {
+            if let Some((feed, obs)) = r? {
+                out.insert(feed, obs);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn step<T>(&self, step: &'static str, fut: impl Future<Output = T>) -> Result<T, TickFailure> {
+        tokio::time::timeout(self.step_timeout, fut)
+            .await
+            .map_err(|_| TickFailure::TimedOut { step, after: self.step_timeout })
+    }
+
+    fn log(&self, report: &TickReport) {
+        let id = &self.bot_id;
+        match &report.outcome {
+            TickOutcome::Follower { leader } => {
+                tracing::info!(bot_id = %id, leader = leader.as_deref().unwrap_or("unknown"), "Bot {id} is follower, skipping update");
+            }
+            TickOutcome::Skipped(reason) => {
+                if reason.is_problem() {
+                    tracing::warn!(bot_id = %id, reason = reason.label(), detail = ?reason, "update skipped");
+                } else {
+                    tracing::info!(bot_id = %id, reason = reason.label(), detail = ?reason, "update skipped");
+                }
+            }
+            TickOutcome::Submitted(landed) => {
+                let prices: Vec<String> = landed.prices.iter().map(|(f, p)| format!("{f}={p}")).collect();
+                tracing::info!(
+                    bot_id = %id,
+                    tx_hash = %landed.tx_hash,
+                    block = landed.block,
+                    gas_used = landed.gas_used,
+                    token = ?report.token,
+                    prices = %prices.join(" "),
+                    reasons = ?landed.reasons,
+                    "Oracle updated successfully"
+                );
+            }
+            TickOutcome::Failed(failure) => {
+                tracing::error!(bot_id = %id, stage = failure.label(), error = %failure, "Oracle update failed");
+            }
+        }
+    }
+
+    fn record(&self, report: &TickReport, seen: Seen) {
+        let was_leader = self.status.borrow().is_leader;
+        let is_leader = seen.lease.is_some();
+        if is_leader && !was_leader {
+            tracing::info!(bot_id = %self.bot_id, token = ?report.token, "Bot {} became leader", self.bot_id);
+        }
+        m::record_tick(report, is_leader);
+        self.status.send_modify(|s| {
+            s.ticks += 1;
+            s.is_leader = is_leader;
+            s.token = report.token;
+            if let Some(state) = &seen.state {
+                s.last_update = Some(state.last_update);
+                s.prices = state.feeds.iter().map(|f| (f.feed.clone(), f.price)).collect();
+                s.wallet_balance_wei = state.balance_wei;
+                s.gas_price_wei = state.fee.map(|f| f.max_fee_per_gas);
+                m::record_state(state);
+            }
+            match &report.outcome {
+                TickOutcome::Failed(_) => {
+                    s.consecutive_failures += 1;
+                    s.update_failures += 1;
+                }
+                TickOutcome::Submitted(landed) => {
+                    s.consecutive_failures = 0;
+                    s.total_updates += 1;
+                    s.last_update = Some(report.started_at);
+                    s.prices = landed.prices.clone();
+                    m::record_landed(landed, report.started_at);
+                }
+                TickOutcome::Skipped(_) | TickOutcome::Follower { .. } => s.consecutive_failures = 0,
+            }
+            m::record_totals(s);
+            s.last_report = Some(report.clone());
+        });
+    }
+}
+
+/// What a tick saw on its way, for the status even when it failed later.
+#[derive(Default)]
+struct Seen {
+    lease: Option<Lease>,
+    state: Option<OnChainState>,
+}
+
+/// Waits for the elector's wake-up channel; never resolves when there is none or it closed.
+async fn changed(rx: &mut Option<watch::Receiver<u64>>) -> Option<()> {
+    match rx {
+        Some(r) => match r.changed().await {
+            Ok(()) => Some(()),
+            Err(_) => {
+                *rx = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}

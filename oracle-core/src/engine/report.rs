@@ -1,0 +1,164 @@
+//! What a tick did, as data: the same facts feed logs, metrics, alerts, `/health` and the CLI.
+
+use std::time::{Duration, SystemTime};
+
+use alloy_primitives::{B256, U256};
+
+use crate::{
+    ElectionError, FeedId, FencingToken, LeaseLost, Price, ReviewFlag, SkipReason, SourceError,
+    SubmitError, SubmitReason,
+};
+
+/// Why a tick failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TickFailure {
+    /// The election round failed; the bot does not act without a lease.
+    #[error("leader election failed: {0}")]
+    Election(ElectionError),
+    /// The target's state could not be read.
+    #[error("reading the target failed: {0}")]
+    ReadState(SubmitError),
+    /// A source refused or could not be reached.
+    #[error("source for {feed} failed: {error}")]
+    Source {
+        /// The feed.
+        feed: FeedId,
+        /// The refusal.
+        error: SourceError,
+    },
+    /// Simulation said the update would fail; nothing was sent.
+    #[error("simulation failed, nothing sent: {0}")]
+    Simulation(SubmitError),
+    /// Signing or broadcasting failed.
+    #[error("sending failed: {0}")]
+    Send(SubmitError),
+    /// The sent update's outcome could not be established.
+    #[error("waiting for the receipt failed: {0}")]
+    Wait(SubmitError),
+    /// The update was mined but reverted.
+    #[error("transaction {tx_hash} reverted in block {block}")]
+    Reverted {
+        /// The transaction.
+        tx_hash: B256,
+        /// Its block.
+        block: u64,
+    },
+    /// Leadership ran out before the update could be sent; nothing was sent.
+    #[error(transparent)]
+    LeaseLost(#[from] LeaseLost),
+    /// A step ran past the engine's step timeout.
+    #[error("{step} timed out after {after:?}")]
+    TimedOut {
+        /// The step.
+        step: &'static str,
+        /// The limit.
+        after: Duration,
+    },
+}
+
+impl TickFailure {
+    /// A short stable label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Election(_) => "election",
+            Self::ReadState(_) => "read_state",
+            Self::Source { .. } => "source",
+            Self::Simulation(_) => "simulation",
+            Self::Send(_) => "send",
+            Self::Wait(_) => "wait",
+            Self::Reverted { .. } => "reverted",
+            Self::LeaseLost(_) => "lease_lost",
+            Self::TimedOut { .. } => "timed_out",
+        }
+    }
+}
+
+/// A landed update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    /// The transaction.
+    pub tx_hash: B256,
+    /// Its block.
+    pub block: u64,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Fee per gas paid, in wei.
+    pub effective_gas_price: u128,
+    /// The prices written.
+    pub prices: Vec<(FeedId, Price)>,
+    /// Why the tick submitted.
+    pub reasons: Vec<SubmitReason>,
+    /// Large moves flagged for review.
+    pub review: Vec<ReviewFlag>,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TickOutcome {
+    /// Another bot leads; nothing was done.
+    Follower {
+        /// Who leads, if known.
+        leader: Option<String>,
+    },
+    /// The tick decided not to submit.
+    Skipped(SkipReason),
+    /// An update landed.
+    Submitted(Box<Landed>),
+    /// The tick failed.
+    Failed(TickFailure),
+}
+
+impl TickOutcome {
+    /// A short stable label for metrics: `follower`, `skipped`, `submitted`, `failed`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Follower { .. } => "follower",
+            Self::Skipped(_) => "skipped",
+            Self::Submitted(_) => "submitted",
+            Self::Failed(_) => "failed",
+        }
+    }
+}
+
+/// One tick's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    /// When the tick started.
+    pub started_at: SystemTime,
+    /// How long it took.
+    pub took: Duration,
+    /// The fencing token it acted under, when it led.
+    pub token: Option<FencingToken>,
+    /// What it did.
+    pub outcome: TickOutcome,
+}
+
+/// The engine's running totals, published after every tick.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStatus {
+    /// This bot's id.
+    pub bot_id: String,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Whether this bot led in its last tick.
+    pub is_leader: bool,
+    /// The token of the current term, when leading.
+    pub token: Option<FencingToken>,
+    /// Failed ticks in a row (reset by any tick that does not fail).
+    pub consecutive_failures: u32,
+    /// Updates this bot landed (once per landed transaction).
+    pub total_updates: u64,
+    /// Ticks that failed.
+    pub update_failures: u64,
+    /// The target's last update time, as last read.
+    pub last_update: Option<SystemTime>,
+    /// The target's stored prices, as last read or written.
+    pub prices: Vec<(FeedId, Price)>,
+    /// The updater wallet's balance, as last read.
+    pub wallet_balance_wei: Option<U256>,
+    /// The network's fee ask, as last read, in wei per gas.
+    pub gas_price_wei: Option<u128>,
+    /// The last tick's record.
+    pub last_report: Option<TickReport>,
+}

@@ -1,0 +1,1 @@
+//! EVM submitter (stub)

@@ -1,0 +1,292 @@
+//! The [`Submitter`] trait: reading a target's on-chain state and landing updates on it.
+
+use std::time::{Duration, SystemTime};
+
+use alloy_primitives::{Address, B256, U256};
+use async_trait::async_trait;
+
+use crate::{Fence, FeedId, LeaseLost, Price};
+
+/// The prices a target accepts for one feed, inclusive at both ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceBounds {
+    /// The smallest accepted price.
+    pub min: Price,
+    /// The largest accepted price.
+    pub max: Price,
+}
+
+impl PriceBounds {
+    /// Whether `price` is within the bounds (compared by value, whatever its decimals).
+    pub fn contains(&self, price: &Price) -> bool {
+        price.cmp_value(&self.min).is_ge() && price.cmp_value(&self.max).is_le()
+    }
+}
+
+/// One feed as the target stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedState {
+    /// The feed.
+    pub feed: FeedId,
+    /// The stored price, at the target's decimals.
+    pub price: Price,
+    /// What the target accepts, when it checks.
+    pub bounds: Option<PriceBounds>,
+}
+
+/// A target's own limit on how far one update may move a price.
+///
+/// `ManualPriceOracle`: `|new - old| * 100 / old > 50` reverts, unless the stored data is older
+/// than one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviationRule {
+    /// The largest accepted move, in whole percent, after integer division.
+    pub max_pct: u64,
+    /// The rule is not applied when the stored data is older than this.
+    pub bypass_after: Duration,
+}
+
+impl DeviationRule {
+    /// Whether the target would accept a move from `old` to `new` made `age` after the last update,
+    /// computed exactly the way the contract does (percent rounded down, then compared).
+    pub fn accepts(&self, old: &Price, new: &Price, age: Duration) -> bool {
+        if age > self.bypass_after {
+            return true;
+        }
+        match old.change_bps(new) {
+            None => true,
+            Some(bps) => bps / 100 <= self.max_pct,
+        }
+    }
+}
+
+/// What a fee market asks now, in wei per gas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeEstimate {
+    /// The network's suggested max fee per gas.
+    pub max_fee_per_gas: u128,
+    /// The network's suggested priority fee per gas.
+    pub max_priority_fee_per_gas: u128,
+}
+
+/// Everything a tick's decision needs to know about the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnChainState {
+    /// The stored prices, in the order the target's update takes them.
+    pub feeds: Vec<FeedState>,
+    /// When the stored prices were last written (block time).
+    pub last_update: SystemTime,
+    /// The target's own deviation limit, if it has one.
+    pub deviation_rule: Option<DeviationRule>,
+    /// The fee the network asks now, if the target has a fee market.
+    pub fee: Option<FeeEstimate>,
+    /// The updater wallet's balance in wei, if known.
+    pub balance_wei: Option<U256>,
+    /// The block the state was read at.
+    pub block: Option<u64>,
+}
+
+/// The prices to write, in the target's order, and the most the sender may pay per gas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceUpdate {
+    /// `(feed, price)` at the target's decimals.
+    pub prices: Vec<(FeedId, Price)>,
+    /// The fee cap in wei per gas; a submitter never offers more.
+    pub max_fee_per_gas: u128,
+}
+
+impl PriceUpdate {
+    /// The price of `feed` in this update.
+    pub fn price(&self, feed: &FeedId) -> Option<&Price> {
+        self.prices.iter().find(|(f, _)| f == feed).map(|(_, p)| p)
+    }
+}
+
+/// An update that was broadcast and is not yet known to be mined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpdate {
+    /// The transaction's hash.
+    pub tx_hash: B256,
+    /// The sender's nonce it used.
+    pub nonce: u64,
+    /// The update it carries.
+    pub update: PriceUpdate,
+    /// When it was broadcast.
+    pub sent_at: SystemTime,
+}
+
+/// What became of a sent update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Mined and succeeded.
+    Mined {
+        /// The transaction.
+        tx_hash: B256,
+        /// Its block.
+        block: u64,
+        /// Gas it used.
+        gas_used: u64,
+        /// The fee per gas it paid, in wei.
+        effective_gas_price: u128,
+    },
+    /// Mined but reverted: the fee was paid, nothing was written.
+    Reverted {
+        /// The transaction.
+        tx_hash: B256,
+        /// Its block.
+        block: u64,
+    },
+}
+
+/// Why a target refused an update, decoded from its revert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The sender is neither the price updater nor the owner.
+    #[error("NotAuthorized: the sender is neither the oracle's priceUpdater nor its owner")]
+    NotAuthorized,
+    /// A price is outside the contract's bounds.
+    #[error("PriceOutOfBounds: a price is outside the contract's bounds")]
+    PriceOutOfBounds,
+    /// A price moved more than the contract allows in one update.
+    #[error("PriceDeviationTooLarge: a price moved more than the contract allows; use an emergency update")]
+    PriceDeviationTooLarge,
+    /// An owner-only function was called by another account.
+    #[error("OwnableUnauthorizedAccount({account}): only the owner may do this")]
+    OwnerOnly {
+        /// The caller.
+        account: Address,
+    },
+    /// The zero address was given where an account is required.
+    #[error("InvalidAddress: the zero address is not allowed")]
+    InvalidAddress,
+    /// The function does not exist on the target.
+    #[error("the contract has no function {function}")]
+    MissingFunction {
+        /// The function's signature.
+        function: String,
+    },
+    /// A revert this crate does not recognise.
+    #[error("execution reverted: {reason}")]
+    Reverted {
+        /// The revert data or message.
+        reason: String,
+    },
+}
+
+/// Why reading the target or landing an update failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The target refused the update (found by simulation, or by a mined revert).
+    #[error("the target rejected the update: {0}")]
+    Rejected(#[from] Rejection),
+    /// The network asks more per gas than the cap.
+    #[error("the network asks {asked_wei} wei/gas, above the cap of {cap_wei} wei/gas")]
+    FeeAboveCap {
+        /// What the network asks.
+        asked_wei: u128,
+        /// The cap.
+        cap_wei: u128,
+    },
+    /// The wallet cannot pay for the transaction.
+    #[error("insufficient funds: balance {balance_wei} wei")]
+    InsufficientFunds {
+        /// The wallet balance.
+        balance_wei: U256,
+    },
+    /// Leadership ran out before the update could be sent; nothing was broadcast.
+    #[error(transparent)]
+    LeaseLost(#[from] LeaseLost),
+    /// A wait ran past its limit.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The target's node could not be reached.
+    #[error("target unreachable: {reason}")]
+    Unreachable {
+        /// What the transport said (never an RPC URL with its key).
+        reason: String,
+    },
+    /// The node answered something that makes no sense for this target.
+    #[error("invalid response from the target: {reason}")]
+    InvalidResponse {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The node refused the transaction (nonce, fee or pool errors).
+    #[error("the node refused the transaction: {reason}")]
+    Refused {
+        /// The node's message.
+        reason: String,
+    },
+}
+
+impl SubmitError {
+    /// Whether this failure means the target chain could not be reached (as opposed to the
+    /// update being wrong), which is what health-gated leadership counts.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::Timeout { .. })
+    }
+}
+
+/// Reads a target's state and lands price updates on it.
+///
+/// The engine calls, in order: [`read_state`](Submitter::read_state) every tick;
+/// [`simulate`](Submitter::simulate) before anything is signed; [`send`](Submitter::send) with the
+/// leader's [`Fence`], which the submitter checks right before signing and right before
+/// broadcasting; then [`wait`](Submitter::wait) for the outcome.
+#[async_trait]
+pub trait Submitter: Send + Sync {
+    /// A short name for logs (e.g. `jeju:ManualPriceOracle@0x…`).
+    fn name(&self) -> &str;
+
+    /// Reads the stored prices, bounds, fees and balance.
+    async fn read_state(&self) -> Result<OnChainState, SubmitError>;
+
+    /// Runs the update without sending it; fails with the decoded [`Rejection`] if it would revert.
+    async fn simulate(&self, update: &PriceUpdate) -> Result<(), SubmitError>;
+
+    /// Signs and broadcasts the update, carrying `fence`'s token where the target takes one.
+    async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError>;
+
+    /// Follows a sent update until it is mined or the submitter's wait limit passes.
+    async fn wait(&self, pending: &PendingUpdate) -> Result<UpdateOutcome, SubmitError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deviation_rule_matches_the_contract() {
+        let rule = DeviationRule { max_pct: 50, bypass_after: Duration::from_secs(86_400) };
+        let old = Price::from_u128(100_000_000, 8).unwrap();
+        let fresh = Duration::from_secs(10);
+        assert!(rule.accepts(&old, &Price::from_u128(150_000_000, 8).unwrap(), fresh));
+        // 50.9% rounds down to 50 in the contract's integer division: accepted.
+        assert!(rule.accepts(&old, &Price::from_u128(150_900_000, 8).unwrap(), fresh));
+        assert!(!rule.accepts(&old, &Price::from_u128(151_000_000, 8).unwrap(), fresh));
+        assert!(!rule.accepts(&old, &Price::from_u128(49_000_000, 8).unwrap(), fresh));
+        // Exactly one day old still applies the rule; older bypasses it.
+        let day = Duration::from_secs(86_400);
+        assert!(!rule.accepts(&old, &Price::from_u128(151_000_000, 8).unwrap(), day));
+        assert!(rule.accepts(&old, &Price::from_u128(151_000_000, 8).unwrap(), day + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn bounds_are_inclusive() {
+        let b = PriceBounds {
+            min: Price::from_u128(100, 8).unwrap(),
+            max: Price::from_u128(1_000, 8).unwrap(),
+        };
+        assert!(b.contains(&Price::from_u128(100, 8).unwrap()));
+        assert!(b.contains(&Price::from_u128(1_000, 8).unwrap()));
+        assert!(!b.contains(&Price::from_u128(99, 8).unwrap()));
+        assert!(!b.contains(&Price::from_u128(1_001, 8).unwrap()));
+    }
+}
