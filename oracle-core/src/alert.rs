@@ -47,7 +47,12 @@ pub struct Alert {
 
 impl Alert {
     /// An alert raised now.
-    pub fn new(severity: Severity, key: impl Into<String>, title: impl Into<String>, body: impl Into<String>) -> Self {
+    pub fn new(
+        severity: Severity,
+        key: impl Into<String>,
+        title: impl Into<String>,
+        body: impl Into<String>,
+    ) -> Self {
         Self { severity, key: key.into(), title: title.into(), body: body.into(), at: SystemTime::now() }
     }
 }

@@ -86,7 +86,9 @@ pub use crate::{
         AlwaysLeader, ElectionError, Fence, FencingToken, LeaderElector, LeaderInfo, Leadership, Lease,
         LeaseLost,
     },
-    engine::{Engine, EngineBuilder, EngineError, EngineStatus, Landed, TickFailure, TickOutcome, TickReport},
+    engine::{
+        Engine, EngineBuilder, EngineError, EngineStatus, Landed, TickFailure, TickOutcome, TickReport,
+    },
     feed::{FeedId, Observation},
     policy::{
         Decision, GWEI, Policy, PolicyBuilder, PolicyError, ReviewFlag, SkipReason, SubmitPlan, SubmitReason,

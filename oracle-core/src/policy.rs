@@ -375,14 +375,14 @@ pub fn decide(
                 threshold_bps: policy.review_threshold_bps,
             });
         }
-        if let Some(rule) = state.deviation_rule {
-            if !rule.accepts(&stored.price, new, age) {
-                return Skip(SkipReason::ExceedsTargetDeviation {
-                    feed: feed.clone(),
-                    move_bps: move_bps.unwrap_or(u64::MAX),
-                    limit_pct: rule.max_pct,
-                });
-            }
+        if let Some(rule) = state.deviation_rule
+            && !rule.accepts(&stored.price, new, age)
+        {
+            return Skip(SkipReason::ExceedsTargetDeviation {
+                feed: feed.clone(),
+                move_bps: move_bps.unwrap_or(u64::MAX),
+                limit_pct: rule.max_pct,
+            });
         }
     }
     if age >= policy.heartbeat {
@@ -399,9 +399,9 @@ pub fn decide(
     if let Some(balance_wei) = state.balance_wei.filter(|b| *b < policy.min_balance_wei) {
         return Skip(SkipReason::BalanceTooLow { balance_wei, min_wei: policy.min_balance_wei });
     }
-    if let Some(fee) = state.fee.filter(|f| f.max_fee_per_gas > policy.max_fee_per_gas) {
+    if let Some(fee) = state.fee.filter(|f| f.price_per_gas > policy.max_fee_per_gas) {
         return Skip(SkipReason::GasTooHigh {
-            asked_wei: fee.max_fee_per_gas,
+            asked_wei: fee.price_per_gas,
             cap_wei: policy.max_fee_per_gas,
             age,
         });

@@ -30,7 +30,7 @@ fn state() -> OnChainState {
         ],
         last_update: at(T0),
         deviation_rule: Some(DeviationRule { max_pct: 50, bypass_after: Duration::from_secs(86_400) }),
-        fee: Some(FeeEstimate { max_fee_per_gas: 10 * GWEI, max_priority_fee_per_gas: GWEI }),
+        fee: Some(FeeEstimate { price_per_gas: 10 * GWEI, priority_fee_per_gas: GWEI }),
         balance_wei: Some(U256::from(10u128.pow(18))),
         block: Some(1),
     }
@@ -70,31 +70,47 @@ fn submit_reasons(d: &Decision) -> Option<&[SubmitReason]> {
 fn every_rule_of_the_decision() {
     let mut cases = vec![
         case("0.5% move is within the threshold", "3015", 120, |d| {
-            matches!(d, Decision::Skip(SkipReason::WithinThreshold { largest_move_bps: 50, threshold_bps: 100, .. }))
+            matches!(
+                d,
+                Decision::Skip(SkipReason::WithinThreshold { largest_move_bps: 50, threshold_bps: 100, .. })
+            )
         }),
         case("a 2% move submits", "3060", 120, |d| {
-            submit_reasons(d) == Some(&[SubmitReason::Deviation { feed: FeedId::ETH_USD, move_bps: Some(200) }])
+            submit_reasons(d)
+                == Some(&[SubmitReason::Deviation { feed: FeedId::ETH_USD, move_bps: Some(200) }])
         }),
         case("exactly 1% submits", "2970", 120, |d| {
             matches!(submit_reasons(d), Some([SubmitReason::Deviation { move_bps: Some(100), .. }]))
         }),
         case("just under 1% does not", "2970.00000001", 120, |d| is_skip(d, "within_threshold")),
-        case("a 2% move within the minimum interval waits", "3060", 59, |d| {
-            matches!(d, Decision::Skip(SkipReason::TooSoon { age, .. }) if age.as_secs() == 59)
-        }),
-        case("the heartbeat refreshes an unchanged price", "3000", 3300, |d| {
-            matches!(submit_reasons(d), Some([SubmitReason::Heartbeat { age }]) if age.as_secs() == 3300)
-        }),
+        case(
+            "a 2% move within the minimum interval waits",
+            "3060",
+            59,
+            |d| matches!(d, Decision::Skip(SkipReason::TooSoon { age, .. }) if age.as_secs() == 59),
+        ),
+        case(
+            "the heartbeat refreshes an unchanged price",
+            "3000",
+            3300,
+            |d| matches!(submit_reasons(d), Some([SubmitReason::Heartbeat { age }]) if age.as_secs() == 3300),
+        ),
         case("just before the heartbeat nothing happens", "3000", 3299, |d| is_skip(d, "within_threshold")),
         case("a 20% move submits and is flagged for review", "3600", 120, |d| match d {
             Decision::Submit(plan) => plan.review.len() == 1 && plan.review[0].move_bps == Some(2000),
             Decision::Skip(_) => false,
         }),
-        case("a 9% move is not flagged", "3270", 120, |d| {
-            matches!(d, Decision::Submit(plan) if plan.review.is_empty())
-        }),
+        case(
+            "a 9% move is not flagged",
+            "3270",
+            120,
+            |d| matches!(d, Decision::Submit(plan) if plan.review.is_empty()),
+        ),
         case("a 60% move the contract would revert is skipped", "4800", 120, |d| {
-            matches!(d, Decision::Skip(SkipReason::ExceedsTargetDeviation { move_bps: 6000, limit_pct: 50, .. }))
+            matches!(
+                d,
+                Decision::Skip(SkipReason::ExceedsTargetDeviation { move_bps: 6000, limit_pct: 50, .. })
+            )
         }),
         case("a 50.9% move the contract rounds to 50 is sent", "4527", 120, |d| {
             matches!(d, Decision::Submit(_))
@@ -103,20 +119,29 @@ fn every_rule_of_the_decision() {
             Decision::Submit(plan) => plan.reasons.len() == 2 && plan.review.len() == 1,
             Decision::Skip(_) => false,
         }),
-        case("a price below the contract's minimum is never sent", "499.99999999", 120, |d| {
-            matches!(d, Decision::Skip(SkipReason::OutOfBounds { feed, .. }) if *feed == FeedId::ETH_USD)
-        }),
+        case(
+            "a price below the contract's minimum is never sent",
+            "499.99999999",
+            120,
+            |d| matches!(d, Decision::Skip(SkipReason::OutOfBounds { feed, .. }) if *feed == FeedId::ETH_USD),
+        ),
         case("a price above the contract's maximum is never sent", "10000.00000001", 86_401, |d| {
             is_skip(d, "out_of_bounds")
         }),
-        case("a zero observation is refused", "0", 120, |d| {
-            matches!(d, Decision::Skip(SkipReason::ZeroPrice { source, .. }) if source == "test")
-        }),
+        case(
+            "a zero observation is refused",
+            "0",
+            120,
+            |d| matches!(d, Decision::Skip(SkipReason::ZeroPrice { source, .. }) if source == "test"),
+        ),
     ];
 
-    let mut c = case("a missing observation skips", "3060", 120, |d| {
-        matches!(d, Decision::Skip(SkipReason::MissingObservation { feed }) if *feed == FeedId::ELIZAOS_USD)
-    });
+    let mut c = case(
+        "a missing observation skips",
+        "3060",
+        120,
+        |d| matches!(d, Decision::Skip(SkipReason::MissingObservation { feed }) if *feed == FeedId::ELIZAOS_USD),
+    );
     c.observations.remove(&FeedId::ELIZAOS_USD);
     cases.push(c);
 
@@ -126,7 +151,8 @@ fn every_rule_of_the_decision() {
     c.observations.get_mut(&FeedId::ETH_USD).unwrap().price = Price::new(U256::MAX, 0).unwrap();
     cases.push(c);
 
-    let mut c = case("a balance under the minimum does not send", "3060", 120, |d| is_skip(d, "balance_too_low"));
+    let mut c =
+        case("a balance under the minimum does not send", "3060", 120, |d| is_skip(d, "balance_too_low"));
     c.state.balance_wei = Some(U256::from(999_999_999_999_999u128));
     cases.push(c);
 
@@ -134,16 +160,19 @@ fn every_rule_of_the_decision() {
         matches!(d, Decision::Skip(SkipReason::GasTooHigh { asked_wei, cap_wei, .. })
             if *asked_wei == 100 * GWEI + 1 && *cap_wei == 100 * GWEI)
     });
-    c.state.fee = Some(FeeEstimate { max_fee_per_gas: 100 * GWEI + 1, max_priority_fee_per_gas: GWEI });
+    c.state.fee = Some(FeeEstimate { price_per_gas: 100 * GWEI + 1, priority_fee_per_gas: GWEI });
     cases.push(c);
 
     let mut c = case("gas exactly at the cap sends", "3060", 120, |d| matches!(d, Decision::Submit(_)));
-    c.state.fee = Some(FeeEstimate { max_fee_per_gas: 100 * GWEI, max_priority_fee_per_gas: GWEI });
+    c.state.fee = Some(FeeEstimate { price_per_gas: 100 * GWEI, priority_fee_per_gas: GWEI });
     cases.push(c);
 
-    let mut c = case("a last update in the future counts as just now", "3060", 0, |d| {
-        matches!(d, Decision::Skip(SkipReason::TooSoon { age, .. }) if age.is_zero())
-    });
+    let mut c = case(
+        "a last update in the future counts as just now",
+        "3060",
+        0,
+        |d| matches!(d, Decision::Skip(SkipReason::TooSoon { age, .. }) if age.is_zero()),
+    );
     c.state.last_update = at(T0 + 500);
     cases.push(c);
 

@@ -166,10 +166,9 @@ impl Price {
         check_decimals(decimals)?;
         let mantissa = match decimals.cmp(&self.decimals) {
             Ordering::Equal => self.mantissa,
-            Ordering::Greater => self
-                .mantissa
-                .checked_mul(pow10(decimals - self.decimals))
-                .ok_or(PriceError::Overflow)?,
+            Ordering::Greater => {
+                self.mantissa.checked_mul(pow10(decimals - self.decimals)).ok_or(PriceError::Overflow)?
+            }
             Ordering::Less => self.mantissa / pow10(self.decimals - decimals),
         };
         Ok(Self { mantissa, decimals })

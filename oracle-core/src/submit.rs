@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use alloy_primitives::{Address, B256, U256};
 use async_trait::async_trait;
 
-use crate::{Fence, FeedId, LeaseLost, Price};
+use crate::{FeedId, Fence, LeaseLost, Price};
 
 /// The prices a target accepts for one feed, inclusive at both ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +63,11 @@ impl DeviationRule {
 /// What a fee market asks now, in wei per gas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeeEstimate {
-    /// The network's suggested max fee per gas.
-    pub max_fee_per_gas: u128,
-    /// The network's suggested priority fee per gas.
-    pub max_priority_fee_per_gas: u128,
+    /// What a transaction pays per gas if sent now (base fee plus tip, `eth_gasPrice`): the
+    /// figure compared with the cap.
+    pub price_per_gas: u128,
+    /// The suggested priority fee (tip) per gas.
+    pub priority_fee_per_gas: u128,
 }
 
 /// Everything a tick's decision needs to know about the target.
@@ -280,10 +281,8 @@ mod tests {
 
     #[test]
     fn bounds_are_inclusive() {
-        let b = PriceBounds {
-            min: Price::from_u128(100, 8).unwrap(),
-            max: Price::from_u128(1_000, 8).unwrap(),
-        };
+        let b =
+            PriceBounds { min: Price::from_u128(100, 8).unwrap(), max: Price::from_u128(1_000, 8).unwrap() };
         assert!(b.contains(&Price::from_u128(100, 8).unwrap()));
         assert!(b.contains(&Price::from_u128(1_000, 8).unwrap()));
         assert!(!b.contains(&Price::from_u128(99, 8).unwrap()));

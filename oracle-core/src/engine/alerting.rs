@@ -67,7 +67,9 @@ impl AlertFanout {
             match tokio::time::timeout(self.timeout, alerter.send(alert)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(alerter = alerter.name(), error = %e, "alert delivery failed"),
-                Err(_) => tracing::warn!(alerter = alerter.name(), timeout = ?self.timeout, "alert delivery timed out"),
+                Err(_) => {
+                    tracing::warn!(alerter = alerter.name(), timeout = ?self.timeout, "alert delivery timed out")
+                }
             }
         }
     }
@@ -81,7 +83,7 @@ fn conditions(bot_id: &str, outcome: &TickOutcome) -> Vec<Alert> {
             .review
             .iter()
             .map(|flag| {
-                let moved = flag.move_bps.map_or("an unbounded move".to_owned(), |b| format_bps(b));
+                let moved = flag.move_bps.map_or("an unbounded move".to_owned(), format_bps);
                 Alert::new(
                     Severity::Warning,
                     format!("review:{}", flag.feed),
@@ -101,12 +103,7 @@ fn conditions(bot_id: &str, outcome: &TickOutcome) -> Vec<Alert> {
 }
 
 fn failure_alert(bot_id: &str, failure: &TickFailure) -> Alert {
-    Alert::new(
-        Severity::Error,
-        KEY_UPDATE_FAILED,
-        "Oracle update failed",
-        format!("Bot {bot_id}: {failure}"),
-    )
+    Alert::new(Severity::Error, KEY_UPDATE_FAILED, "Oracle update failed", format!("Bot {bot_id}: {failure}"))
 }
 
 fn skip_alert(bot_id: &str, reason: &SkipReason) -> Option<Alert> {
@@ -129,7 +126,9 @@ fn skip_alert(bot_id: &str, reason: &SkipReason) -> Option<Alert> {
         SkipReason::BalanceTooLow { balance_wei, min_wei } => (
             Severity::Critical,
             "Updater wallet balance critically low".to_owned(),
-            format!("Balance {balance_wei} wei is below {min_wei} wei: no updates are sent until it is topped up."),
+            format!(
+                "Balance {balance_wei} wei is below {min_wei} wei: no updates are sent until it is topped up."
+            ),
         ),
         SkipReason::GasTooHigh { asked_wei, cap_wei, age } => (
             Severity::Warning,

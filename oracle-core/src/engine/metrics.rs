@@ -93,7 +93,7 @@ pub(super) fn record_state(state: &OnChainState) {
         gauge!(WALLET_BALANCE_ETH).set(wei_to(b, 1_000_000_000_000_000_000));
     }
     if let Some(fee) = state.fee {
-        gauge!(GAS_PRICE_GWEI).set(wei_to(U256::from(fee.max_fee_per_gas), 1_000_000_000));
+        gauge!(GAS_PRICE_GWEI).set(wei_to(U256::from(fee.price_per_gas), 1_000_000_000));
     }
 }
 

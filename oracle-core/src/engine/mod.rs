@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickReport};
 use self::{alerting::AlertFanout, metrics as m};
 use crate::{
-    Alerter, Decision, Fence, FeedId, LeaderElector, Leadership, Lease, LeaseLost, Observation,
-    OnChainState, Policy, PriceSource, Submitter, UpdateOutcome, decide,
+    Alerter, Decision, FeedId, Fence, LeaderElector, Leadership, Lease, LeaseLost, Observation, OnChainState,
+    Policy, PriceSource, Submitter, UpdateOutcome, decide,
 };
 
 /// Why an engine could not be built.
@@ -227,7 +227,9 @@ impl Engine {
         if self.status.borrow().is_leader {
             match tokio::time::timeout(self.step_timeout, self.elector.release()).await {
                 Ok(Ok(())) => tracing::info!(bot_id = %self.bot_id, "released leadership"),
-                Ok(Err(e)) => tracing::warn!(bot_id = %self.bot_id, error = %e, "releasing leadership failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(bot_id = %self.bot_id, error = %e, "releasing leadership failed")
+                }
                 Err(_) => tracing::warn!(bot_id = %self.bot_id, "releasing leadership timed out"),
             }
         }
@@ -246,7 +248,12 @@ impl Engine {
         let clock = Instant::now();
         let mut seen = Seen::default();
         let outcome = self.tick_inner(&mut seen).await;
-        let report = TickReport { started_at, took: clock.elapsed(), token: seen.lease.as_ref().map(|l| l.token), outcome };
+        let report = TickReport {
+            started_at,
+            took: clock.elapsed(),
+            token: seen.lease.as_ref().map(|l| l.token),
+            outcome,
+        };
         self.log(&report);
         self.record(&report, seen);
         self.alerts.observe(&self.bot_id, &report.outcome).await;
@@ -395,7 +402,7 @@ impl Engine {
                 s.last_update = Some(state.last_update);
                 s.prices = state.feeds.iter().map(|f| (f.feed.clone(), f.price)).collect();
                 s.wallet_balance_wei = state.balance_wei;
-                s.gas_price_wei = state.fee.map(|f| f.max_fee_per_gas);
+                s.gas_price_wei = state.fee.map(|f| f.price_per_gas);
                 m::record_state(state);
             }
             match &report.outcome {

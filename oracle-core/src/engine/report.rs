@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 use alloy_primitives::{B256, U256};
 
 use crate::{
-    ElectionError, FeedId, FencingToken, LeaseLost, Price, ReviewFlag, SkipReason, SourceError,
-    SubmitError, SubmitReason,
+    ElectionError, FeedId, FencingToken, LeaseLost, Price, ReviewFlag, SkipReason, SourceError, SubmitError,
+    SubmitReason,
 };
 
 /// Why a tick failed.

@@ -1,1 +1,99 @@
-//! EVM submitter (stub)
+//! EVM targets on alloy: the [`ManualOracleSubmitter`] for Jeju's `ManualPriceOracle`, RPC
+//! connections that never print their keys, and key parsing that never echoes the key.
+//!
+//! ```no_run
+//! use oracle_core::evm::{ManualOracleSubmitter, RpcUrl, connect, parse_private_key};
+//! # async fn demo() -> Result<(), oracle_core::evm::EvmError> {
+//! let provider = connect(&RpcUrl::parse("http://127.0.0.1:8545")?, std::time::Duration::from_secs(10))?;
+//! let submitter = ManualOracleSubmitter::builder()
+//!     .provider(provider)
+//!     .oracle("0x5FbDB2315678afecb367f032d93F642f64180aa3".parse().unwrap())
+//!     .signer(parse_private_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")?)
+//!     .connect()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+pub mod bindings;
+mod errors;
+mod rpc;
+mod submitter;
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+
+pub use self::{
+    rpc::{RpcUrl, connect, redact_urls},
+    submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
+};
+
+/// Why an EVM target could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvmError {
+    /// A setting is wrong; the message names it.
+    #[error("{0}")]
+    Config(String),
+    /// The chain's RPC endpoint did not answer.
+    #[error("cannot reach the {chain} RPC endpoint: {reason}")]
+    Unreachable {
+        /// The chain.
+        chain: String,
+        /// What went wrong (URLs redacted).
+        reason: String,
+    },
+    /// Nothing is deployed at the address.
+    #[error("no contract is deployed at {address} on {chain} (chain id {chain_id}): check the address")]
+    NoContract {
+        /// The chain.
+        chain: String,
+        /// Its chain id.
+        chain_id: u64,
+        /// The address.
+        address: Address,
+    },
+    /// The code at the address is not the expected contract.
+    #[error("the contract at {address} does not behave like a ManualPriceOracle: {reason}")]
+    NotAnOracle {
+        /// The address.
+        address: Address,
+        /// Which call failed and how.
+        reason: String,
+    },
+}
+
+/// Parses a secp256k1 private key given as 64 hex digits (optionally `0x`-prefixed).
+///
+/// The error says what was expected and never repeats the input.
+pub fn parse_private_key(text: &str) -> Result<PrivateKeySigner, EvmError> {
+    let hex = text.trim();
+    let hex = hex.strip_prefix("0x").unwrap_or(hex);
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(EvmError::Config(format!(
+            "not a private key: expected 64 hex digits (32 bytes, optional 0x prefix), got {} characters",
+            hex.len()
+        )));
+    }
+    hex.parse::<PrivateKeySigner>().map_err(|_| {
+        EvmError::Config("not a valid secp256k1 private key (zero or above the curve order)".into())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_keys_are_named_without_echo() {
+        for bad in ["", "0x1234", "zz".repeat(32).as_str(), &"0".repeat(64), &"f".repeat(64)] {
+            let err = parse_private_key(bad).unwrap_err().to_string();
+            assert!(err.contains("private key"), "{err}");
+            if bad.len() > 8 {
+                assert!(!err.contains(bad), "the error must not echo the key: {err}");
+            }
+        }
+        let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        let signer = parse_private_key(key).unwrap();
+        assert_eq!(signer.address().to_string(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        assert!(!format!("{signer:?}").contains("ac0974bec39a17e3"), "Debug must not show the key");
+    }
+}

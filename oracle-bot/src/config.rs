@@ -1,0 +1,315 @@
+//! The bot's configuration, read from the old bot's environment variables (same names, same
+//! defaults) plus a few new ones. `docs/configuration.md` lists every variable.
+
+use std::{collections::HashMap, fmt, time::Duration};
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use oracle_core::{
+    GWEI, Policy, Price, U256,
+    evm::{RpcUrl, parse_private_key},
+};
+use zeroize::Zeroizing;
+
+/// Chainlink's ETH/USD aggregator on Base mainnet.
+pub const BASE_CHAINLINK_ETH_USD: &str = "0x71041dddad3595F9CEd3DcCFBe3D1F4b0a16Bb70";
+
+/// A configuration problem, naming the variable and what was expected. Never contains a
+/// secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{var} is required but not set{hint}")]
+    Missing {
+        /// The variable.
+        var: &'static str,
+        /// What to set it to.
+        hint: String,
+    },
+    /// A variable is set to something unusable.
+    #[error("{var} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// What was expected (and, for non-secrets, what was found).
+        reason: String,
+    },
+}
+
+/// A secret string: zeroed on drop, never printed.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: String) -> Self {
+        Self(Zeroizing::new(value))
+    }
+
+    /// The secret itself: only for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The updater key: prints its address, never the key.
+#[derive(Clone)]
+pub struct UpdaterKey(PrivateKeySigner);
+
+impl UpdaterKey {
+    /// The signer, for the submitter.
+    pub fn signer(&self) -> &PrivateKeySigner {
+        &self.0
+    }
+}
+
+impl fmt::Debug for UpdaterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UpdaterKey({})", self.0.address())
+    }
+}
+
+/// Everything the bot needs, validated.
+#[derive(Debug, Clone)]
+pub struct BotConfig {
+    /// This bot's id (`BOT_ID`, random when unset).
+    pub bot_id: String,
+    /// Source chain endpoints, in preference order (`BASE_RPC_URLS` or `BASE_RPC_URL`).
+    pub base_rpc_urls: Vec<RpcUrl>,
+    /// Target chain endpoints, in preference order (`JEJU_RPC_URLS` or `JEJU_RPC_URL`).
+    pub jeju_rpc_urls: Vec<RpcUrl>,
+    /// The oracle contract (`ORACLE_ADDRESS`).
+    pub oracle_address: Address,
+    /// The elizaOS token on Base (`ELIZAOS_TOKEN_BASE`), for the Uniswap source.
+    pub elizaos_token_base: Option<Address>,
+    /// The updater key (`PRICE_UPDATER_PRIVATE_KEY`).
+    pub updater_key: UpdaterKey,
+    /// The Chainlink ETH/USD aggregator on the source chain (`CHAINLINK_ETH_USD_ADDRESS`).
+    pub chainlink_eth_usd: Address,
+    /// The oldest Chainlink round accepted (`CHAINLINK_MAX_AGE_S`, default 3600).
+    pub chainlink_max_age: Duration,
+    /// A fixed elizaOS/USD price (`ELIZAOS_FIXED_PRICE_USD`): a stand-in until the Uniswap V3
+    /// source is configured. Not a market price.
+    pub elizaos_fixed_price: Option<Price>,
+    /// Time between ticks (`UPDATE_INTERVAL_MS`, default 300000).
+    pub update_interval: Duration,
+    /// The update policy (`DEVIATION_THRESHOLD_PCT`, `HEARTBEAT_S`, `MIN_UPDATE_INTERVAL_S`,
+    /// `MAX_PRICE_DEVIATION_PCT`, `MAX_GAS_PRICE_GWEI`).
+    pub policy: Policy,
+    /// Fee multiplier in permille (`GAS_PRICE_MULTIPLIER`, default 1.2).
+    pub gas_price_multiplier_permille: u64,
+    /// Per-request RPC timeout (`RPC_TIMEOUT_MS`, default 10000).
+    pub rpc_timeout: Duration,
+    /// How long to wait for a receipt (`RECEIPT_TIMEOUT_S`, default 120).
+    pub receipt_timeout: Duration,
+    /// Whether leader election is on (`LEADER_ELECTION_ENABLED`, on only when `true`).
+    pub leader_election_enabled: bool,
+    /// Whether `/health` and `/metrics` are served (`ENABLE_HEALTH_CHECK`, on unless `false`).
+    pub enable_health_check: bool,
+    /// Their port (`HEALTH_CHECK_PORT`, default 3000).
+    pub health_check_port: u16,
+    /// Retries of a failed read within a tick (`MAX_RETRIES`, default 3).
+    pub max_retries: u32,
+    /// Delay between those retries (`RETRY_DELAY_MS`, default 5000).
+    pub retry_delay: Duration,
+    /// Telegram bot token (`TELEGRAM_BOT_TOKEN`).
+    pub telegram_bot_token: Option<Secret>,
+    /// Telegram chat (`TELEGRAM_CHAT_ID`).
+    pub telegram_chat_id: Option<String>,
+    /// Discord webhook (`DISCORD_WEBHOOK_URL`).
+    pub discord_webhook_url: Option<Secret>,
+}
+
+/// Reads variables from a source (the process environment, or a map in tests).
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    /// A set, non-blank variable.
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn require(&self, var: &'static str, hint: &str) -> Result<String, ConfigError> {
+        self.get(var).ok_or_else(|| ConfigError::Missing { var, hint: hint.to_owned() })
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError::Invalid { var, reason: format!("expected {expected}, got {v:?}") }),
+        }
+    }
+
+    fn duration(&self, var: &'static str, default: u64, unit_ms: bool) -> Result<Duration, ConfigError> {
+        let unit = if unit_ms { "milliseconds" } else { "seconds" };
+        let v: u64 = self.parse(var, default, &format!("a whole number of {unit}"))?;
+        Ok(if unit_ms { Duration::from_millis(v) } else { Duration::from_secs(v) })
+    }
+
+    /// A decimal number (`"1.2"`) as an exact fixed-point value.
+    fn decimal(
+        &self,
+        var: &'static str,
+        default: &str,
+        decimals: u8,
+        expected: &str,
+    ) -> Result<Price, ConfigError> {
+        let text = self.get(var).unwrap_or_else(|| default.to_owned());
+        Price::parse(&text, decimals)
+            .map_err(|_| ConfigError::Invalid { var, reason: format!("expected {expected}, got {text:?}") })
+    }
+
+    fn address(&self, var: &'static str, text: &str) -> Result<Address, ConfigError> {
+        text.parse::<Address>().map_err(|_| ConfigError::Invalid {
+            var,
+            reason: format!("expected a 0x-prefixed 20-byte hex address, got {text:?}"),
+        })
+    }
+
+    fn urls(&self, list: &'static str, single: &'static str) -> Result<Vec<RpcUrl>, ConfigError> {
+        let (var, text) = match (self.get(list), self.get(single)) {
+            (Some(t), _) => (list, t),
+            (None, Some(t)) => (single, t),
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    var: list,
+                    hint: format!(" (or {single}): comma-separated http(s) URLs"),
+                });
+            }
+        };
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+            .map(|(i, u)| {
+                RpcUrl::parse(u).map_err(|e| ConfigError::Invalid { var, reason: format!("URL #{i}: {e}") })
+            })
+            .collect()
+    }
+}
+
+fn random_bot_id() -> String {
+    // Unique enough to tell bots apart in logs; not a secret.
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("bot-{:08x}", (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) as u32)
+}
+
+impl BotConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Reads from a map, for tests and embedders.
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(&|k| vars.get(k).cloned())
+    }
+
+    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let v = Vars(lookup);
+        let key_text = Zeroizing::new(
+            v.require("PRICE_UPDATER_PRIVATE_KEY", ": the updater's 32-byte hex private key")?,
+        );
+        let updater_key =
+            UpdaterKey(parse_private_key(&key_text).map_err(|e| ConfigError::Invalid {
+                var: "PRICE_UPDATER_PRIVATE_KEY",
+                reason: e.to_string(),
+            })?);
+        let oracle_text = v.require("ORACLE_ADDRESS", ": the ManualPriceOracle contract on Jeju")?;
+        let oracle_address = v.address("ORACLE_ADDRESS", &oracle_text)?;
+        let elizaos_token_base =
+            v.get("ELIZAOS_TOKEN_BASE").map(|t| v.address("ELIZAOS_TOKEN_BASE", &t)).transpose()?;
+        let chainlink_text =
+            v.get("CHAINLINK_ETH_USD_ADDRESS").unwrap_or_else(|| BASE_CHAINLINK_ETH_USD.into());
+        let chainlink_eth_usd = v.address("CHAINLINK_ETH_USD_ADDRESS", &chainlink_text)?;
+        let elizaos_fixed_price = v
+            .get("ELIZAOS_FIXED_PRICE_USD")
+            .map(|t| {
+                Price::parse(&t, 8).map_err(|_| ConfigError::Invalid {
+                    var: "ELIZAOS_FIXED_PRICE_USD",
+                    reason: format!("expected a USD price with at most 8 decimals, e.g. 0.10, got {t:?}"),
+                })
+            })
+            .transpose()?;
+
+        let deviation = v.decimal(
+            "DEVIATION_THRESHOLD_PCT",
+            "1",
+            2,
+            "a percentage with at most 2 decimals, e.g. 1 or 0.5",
+        )?;
+        let review =
+            v.decimal("MAX_PRICE_DEVIATION_PCT", "10", 2, "a percentage with at most 2 decimals, e.g. 10")?;
+        let gas_cap = v.decimal("MAX_GAS_PRICE_GWEI", "100", 9, "a gas price in gwei, e.g. 100 or 0.5")?;
+        let multiplier =
+            v.decimal("GAS_PRICE_MULTIPLIER", "1.2", 3, "a multiplier with at most 3 decimals, e.g. 1.2")?;
+        let to_u64 = |var: &'static str, p: Price| -> Result<u64, ConfigError> {
+            u64::try_from(p.mantissa()).map_err(|_| ConfigError::Invalid { var, reason: "too large".into() })
+        };
+        let to_u128 = |var: &'static str, p: Price| -> Result<u128, ConfigError> {
+            u128::try_from(p.mantissa()).map_err(|_| ConfigError::Invalid { var, reason: "too large".into() })
+        };
+        let policy = Policy::builder()
+            .deviation_threshold_bps(to_u64("DEVIATION_THRESHOLD_PCT", deviation)?)
+            .review_threshold_bps(to_u64("MAX_PRICE_DEVIATION_PCT", review)?)
+            .min_interval(v.duration("MIN_UPDATE_INTERVAL_S", 60, false)?)
+            .heartbeat(v.duration("HEARTBEAT_S", 3300, false)?)
+            .max_fee_per_gas(to_u128("MAX_GAS_PRICE_GWEI", gas_cap)?)
+            .min_balance_wei(U256::from(GWEI) * U256::from(1_000_000u64))
+            .build()
+            .map_err(|e| ConfigError::Invalid { var: "the update policy", reason: e.to_string() })?;
+        let gas_price_multiplier_permille = to_u64("GAS_PRICE_MULTIPLIER", multiplier)?;
+        if gas_price_multiplier_permille < 1_000 {
+            return Err(ConfigError::Invalid {
+                var: "GAS_PRICE_MULTIPLIER",
+                reason: format!("must be at least 1.0, got {multiplier}"),
+            });
+        }
+        let update_interval = v.duration("UPDATE_INTERVAL_MS", 300_000, true)?;
+        if update_interval.is_zero() {
+            return Err(ConfigError::Invalid { var: "UPDATE_INTERVAL_MS", reason: "must be above 0".into() });
+        }
+
+        Ok(Self {
+            bot_id: v.get("BOT_ID").unwrap_or_else(random_bot_id),
+            base_rpc_urls: v.urls("BASE_RPC_URLS", "BASE_RPC_URL")?,
+            jeju_rpc_urls: v.urls("JEJU_RPC_URLS", "JEJU_RPC_URL")?,
+            oracle_address,
+            elizaos_token_base,
+            updater_key,
+            chainlink_eth_usd,
+            chainlink_max_age: v.duration("CHAINLINK_MAX_AGE_S", 3600, false)?,
+            elizaos_fixed_price,
+            update_interval,
+            policy,
+            gas_price_multiplier_permille,
+            rpc_timeout: v.duration("RPC_TIMEOUT_MS", 10_000, true)?,
+            receipt_timeout: v.duration("RECEIPT_TIMEOUT_S", 120, false)?,
+            leader_election_enabled: v.get("LEADER_ELECTION_ENABLED").as_deref() == Some("true"),
+            enable_health_check: v.get("ENABLE_HEALTH_CHECK").as_deref() != Some("false"),
+            health_check_port: v.parse("HEALTH_CHECK_PORT", 3000, "a TCP port (0-65535)")?,
+            max_retries: v.parse("MAX_RETRIES", 3, "a whole number")?,
+            retry_delay: v.duration("RETRY_DELAY_MS", 5_000, true)?,
+            telegram_bot_token: v.get("TELEGRAM_BOT_TOKEN").map(Secret::new),
+            telegram_chat_id: v.get("TELEGRAM_CHAT_ID"),
+            discord_webhook_url: v.get("DISCORD_WEBHOOK_URL").map(Secret::new),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

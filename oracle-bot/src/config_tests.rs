@@ -1,0 +1,122 @@
+//! Configuration: defaults, required variables, malformed values, and secrets kept out of output.
+
+use super::*;
+
+const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+fn base() -> HashMap<String, String> {
+    [
+        ("PRICE_UPDATER_PRIVATE_KEY", KEY),
+        ("ORACLE_ADDRESS", "0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+        ("BASE_RPC_URLS", "http://127.0.0.1:8545, https://base.example.com/v2/SECRETKEY"),
+        ("JEJU_RPC_URL", "http://127.0.0.1:9545"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn with(pairs: &[(&str, &str)]) -> Result<BotConfig, ConfigError> {
+    let mut m = base();
+    for (k, v) in pairs {
+        m.insert((*k).to_owned(), (*v).to_owned());
+    }
+    BotConfig::from_map(&m)
+}
+
+#[test]
+fn defaults_match_the_old_bot() {
+    let c = with(&[]).unwrap();
+    assert_eq!(c.update_interval, Duration::from_millis(300_000));
+    assert_eq!(c.policy.min_interval(), Duration::from_secs(60));
+    assert_eq!(c.policy.review_threshold_bps(), 1_000);
+    assert_eq!(c.policy.deviation_threshold_bps(), 100);
+    assert_eq!(c.policy.max_fee_per_gas(), 100 * GWEI);
+    assert_eq!(c.gas_price_multiplier_permille, 1_200);
+    assert_eq!(c.health_check_port, 3000);
+    assert!(c.enable_health_check);
+    assert!(!c.leader_election_enabled);
+    assert_eq!(c.max_retries, 3);
+    assert_eq!(c.retry_delay, Duration::from_millis(5000));
+    assert_eq!(c.base_rpc_urls.len(), 2);
+    assert_eq!(c.jeju_rpc_urls.len(), 1, "the single-URL variable is accepted");
+    assert!(c.bot_id.starts_with("bot-"));
+    assert_eq!(c.chainlink_eth_usd, BASE_CHAINLINK_ETH_USD.parse::<Address>().unwrap());
+    assert!(
+        !with(&[("LEADER_ELECTION_ENABLED", "TRUE")]).unwrap().leader_election_enabled,
+        "only `true` enables it"
+    );
+    assert!(with(&[("LEADER_ELECTION_ENABLED", "true")]).unwrap().leader_election_enabled);
+    assert!(!with(&[("ENABLE_HEALTH_CHECK", "false")]).unwrap().enable_health_check);
+}
+
+#[test]
+fn decimals_are_exact() {
+    let c = with(&[
+        ("MAX_GAS_PRICE_GWEI", "0.5"),
+        ("GAS_PRICE_MULTIPLIER", "1.25"),
+        ("DEVIATION_THRESHOLD_PCT", "0.5"),
+    ])
+    .unwrap();
+    assert_eq!(c.policy.max_fee_per_gas(), GWEI / 2);
+    assert_eq!(c.gas_price_multiplier_permille, 1_250);
+    assert_eq!(c.policy.deviation_threshold_bps(), 50);
+    let c = with(&[("ELIZAOS_FIXED_PRICE_USD", "0.1")]).unwrap();
+    assert_eq!(c.elizaos_fixed_price.unwrap().mantissa(), U256::from(10_000_000u64));
+}
+
+#[test]
+fn missing_variables_are_named() {
+    for var in ["PRICE_UPDATER_PRIVATE_KEY", "ORACLE_ADDRESS"] {
+        let mut m = base();
+        m.remove(var);
+        let err = BotConfig::from_map(&m).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { var: v, .. } if v == var), "{err}");
+        assert!(err.to_string().contains(var));
+    }
+    let mut m = base();
+    m.remove("BASE_RPC_URLS");
+    let err = BotConfig::from_map(&m).unwrap_err().to_string();
+    assert!(err.contains("BASE_RPC_URLS") && err.contains("BASE_RPC_URL"), "{err}");
+}
+
+#[test]
+fn malformed_values_say_what_was_expected() {
+    for (var, value, expected) in [
+        ("UPDATE_INTERVAL_MS", "5s", "whole number of milliseconds"),
+        ("UPDATE_INTERVAL_MS", "0", "above 0"),
+        ("HEALTH_CHECK_PORT", "70000", "TCP port"),
+        ("MAX_GAS_PRICE_GWEI", "lots", "gas price in gwei"),
+        ("GAS_PRICE_MULTIPLIER", "0.9", "at least 1.0"),
+        ("ORACLE_ADDRESS", "0x1234", "20-byte hex address"),
+        ("ELIZAOS_TOKEN_BASE", "nope", "20-byte hex address"),
+        ("JEJU_RPC_URL", "ws://127.0.0.1:1", "scheme"),
+        ("ELIZAOS_FIXED_PRICE_USD", "0.000000001", "at most 8 decimals"),
+        ("MIN_UPDATE_INTERVAL_S", "99999", "minimum interval"),
+    ] {
+        let err = with(&[(var, value)]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(expected), "{var}={value}: {text}");
+        if var != "MIN_UPDATE_INTERVAL_S" {
+            assert!(text.contains(var), "{var}={value}: {text}");
+        }
+    }
+}
+
+#[test]
+fn secrets_stay_out_of_errors_and_debug() {
+    let bad_key = "0xdeadbeefdeadbeefdeadbeefdeadbeef";
+    let err = with(&[("PRICE_UPDATER_PRIVATE_KEY", bad_key)]).unwrap_err().to_string();
+    assert!(err.contains("PRICE_UPDATER_PRIVATE_KEY") && !err.contains("deadbeef"), "{err}");
+
+    let c = with(&[
+        ("TELEGRAM_BOT_TOKEN", "123:TOKENSECRET"),
+        ("DISCORD_WEBHOOK_URL", "https://discord.com/api/webhooks/1/HOOKSECRET"),
+    ])
+    .unwrap();
+    let debug = format!("{c:?}");
+    for secret in ["ac0974bec39a17e3", "TOKENSECRET", "HOOKSECRET", "SECRETKEY"] {
+        assert!(!debug.contains(secret), "Debug shows {secret}: {debug}");
+    }
+    assert!(debug.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"), "the address is fine to show");
+}
