@@ -63,12 +63,26 @@ done
 # forge expects, drops solcjs's ">>>" notices from stdout, and never passes flags solcjs rejects.
 cat > "$tools/bin/solc" <<WRAP
 #!/usr/bin/env bash
+set -euo pipefail
 if [ "\${1:-}" = "--version" ]; then
   echo "solc, the solidity compiler commandline interface"
   echo "Version: $SOLC_VERSION+commit.73712a01.Linux.g++"
   exit 0
 fi
-node "$tools/node_modules/solc/solc.js" --standard-json | grep -v '^>>>'
+# Pass on only what solcjs understands: --base-path/--include-path turn on its import callback, which
+# loads files forge names relative to the project but leaves out of the input (e.g. "../" remappings).
+args=()
+while [ \$# -gt 0 ]; do
+  case "\$1" in
+    --base-path|--include-path) args+=("\$1" "\$2"); shift 2 ;;
+    *) shift ;;
+  esac
+done
+# solcjs calls process.exit() right after writing: on a pipe, output past 64 KiB is lost. Use a file.
+out=\$(mktemp)
+trap 'rm -f "\$out"' EXIT
+node "$tools/node_modules/solc/solc.js" --standard-json "\${args[@]}" > "\$out"
+grep -v '^>>>' "\$out"
 WRAP
 chmod +x "$tools/bin/solc"
 

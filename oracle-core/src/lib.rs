@@ -37,7 +37,7 @@
 //!         Ok(OnChainState {
 //!             feeds: vec![FeedState { feed: FeedId::ETH_USD, price: Price::parse("3000", 8).unwrap(), bounds: None }],
 //!             last_update: SystemTime::now() - Duration::from_secs(120),
-//!             deviation_rule: None, fee: None, balance_wei: None, block: None,
+//!             deviation_rule: None, fee: None, balance_wei: None, block: None, chain_time: None,
 //!         })
 //!     }
 //!     async fn simulate(&self, _: &PriceUpdate) -> Result<(), SubmitError> {

@@ -33,6 +33,7 @@ fn state() -> OnChainState {
         fee: Some(FeeEstimate { price_per_gas: 10 * GWEI, priority_fee_per_gas: GWEI }),
         balance_wei: Some(U256::from(10u128.pow(18))),
         block: Some(1),
+        chain_time: None,
     }
 }
 

@@ -85,6 +85,9 @@ pub struct OnChainState {
     pub balance_wei: Option<U256>,
     /// The block the state was read at.
     pub block: Option<u64>,
+    /// The timestamp of that block. The target judges freshness by block time, so the engine
+    /// decides with this clock when it is known (and the host's otherwise).
+    pub chain_time: Option<SystemTime>,
 }
 
 /// The prices to write, in the target's order, and the most the sender may pay per gas.

@@ -285,7 +285,8 @@ impl Engine {
             Err(failure) => return TickOutcome::Failed(failure),
         };
 
-        let plan = match decide(&state, &observations, &self.policy, SystemTime::now()) {
+        let now = state.chain_time.unwrap_or_else(SystemTime::now);
+        let plan = match decide(&state, &observations, &self.policy, now) {
             Decision::Skip(reason) => return TickOutcome::Skipped(reason),
             Decision::Submit(plan) => plan,
         };

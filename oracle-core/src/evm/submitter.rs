@@ -7,7 +7,7 @@ use alloy::{
     network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
     primitives::{Address, U256},
     providers::{DynProvider, Provider},
-    rpc::types::TransactionRequest,
+    rpc::types::{BlockNumberOrTag, TransactionRequest},
     signers::local::PrivateKeySigner,
 };
 use async_trait::async_trait;
@@ -265,7 +265,16 @@ impl Submitter for ManualOracleSubmitter {
     }
 
     async fn read_state(&self) -> Result<OnChainState, SubmitError> {
-        let (prices, balance, gas_price, priority) = tokio::try_join!(
+        let (block, prices, balance, gas_price, priority) = tokio::try_join!(
+            async {
+                self.provider
+                    .get_block_by_number(BlockNumberOrTag::Latest)
+                    .await
+                    .map_err(|e| from_transport(&e))?
+                    .ok_or_else(|| SubmitError::InvalidResponse {
+                        reason: "the latest block is missing".into(),
+                    })
+            },
             async { self.oracle.getPrices().call().await.map_err(|e| from_contract(&e)) },
             async { self.provider.get_balance(self.from).await.map_err(|e| from_transport(&e)) },
             async { self.provider.get_gas_price().await.map_err(|e| from_transport(&e)) },
@@ -294,7 +303,8 @@ impl Submitter for ManualOracleSubmitter {
             deviation_rule: Some(self.deviation_rule),
             fee: Some(FeeEstimate { price_per_gas: gas_price, priority_fee_per_gas: priority }),
             balance_wei: Some(balance),
-            block: None,
+            block: Some(block.header.number),
+            chain_time: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(block.header.timestamp)),
         })
     }
 

@@ -1,0 +1,253 @@
+//! Test harness for oracle-updater's end-to-end tests: real anvil chains, the real oracle
+//! contract from `contracts/artifacts`, and Chainlink's own `MockV3Aggregator` compiled from its
+//! npm package by `scripts/setup.sh`.
+//!
+//! Every helper fails with a message that says how to fix the machine (usually: run
+//! `scripts/setup.sh`) rather than with a bare panic location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, Bytes, I256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    sol_types::SolValue,
+};
+use oracle_core::{
+    AlwaysLeader, Engine, FeedId, LogAlerter, Policy, Price,
+    evm::{ManualOracleSubmitter, RpcUrl, bindings::ManualPriceOracle},
+};
+use oracle_sources::{ChainlinkSource, FixedPriceSource};
+
+alloy::sol! {
+    /// Chainlink's `MockV3Aggregator`, the functions tests drive.
+    #[sol(rpc)]
+    interface MockV3Aggregator {
+        function updateAnswer(int256 answer) external;
+        function updateRoundData(uint80 roundId, int256 answer, uint256 timestamp, uint256 startedAt) external;
+        function latestAnswer() external view returns (int256);
+    }
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// A tool installed by `scripts/setup.sh` into `.tools/bin`.
+pub fn tool(name: &str) -> PathBuf {
+    let path = repo_root().join(".tools/bin").join(name);
+    assert!(path.exists(), "{} is missing: run scripts/setup.sh first", path.display());
+    path
+}
+
+/// Installs a test log subscriber once (`RUST_LOG` filters; default `info`).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Starts an anvil chain with `chain_id` on a free port; it stops when dropped.
+pub fn anvil(chain_id: u64) -> AnvilInstance {
+    Anvil::at(tool("anvil")).chain_id(chain_id).spawn()
+}
+
+/// A signing provider for anvil account `index`.
+pub fn wallet_provider(anvil: &AnvilInstance, index: usize) -> DynProvider {
+    let signer = PrivateKeySigner::from(anvil.keys()[index].clone());
+    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(anvil.endpoint_url()).erased()
+}
+
+/// The private key of anvil account `index`.
+pub fn signer(anvil: &AnvilInstance, index: usize) -> PrivateKeySigner {
+    PrivateKeySigner::from(anvil.keys()[index].clone())
+}
+
+/// The key of anvil account `index` as hex, for environment variables.
+pub fn key_hex(anvil: &AnvilInstance, index: usize) -> String {
+    format!("0x{}", alloy::hex::encode(anvil.keys()[index].to_bytes()))
+}
+
+/// The bytecode of a compiled artifact (`{"bytecode": "0x..."}`).
+pub fn artifact_bytecode(path: &Path) -> Bytes {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh to build it", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("artifact is JSON");
+    let hex = json["bytecode"].as_str().expect("artifact has a bytecode string");
+    hex.parse().expect("artifact bytecode is hex")
+}
+
+/// Deploys `bytecode` followed by ABI-encoded constructor `args`; returns the address.
+pub async fn deploy(provider: &DynProvider, bytecode: Bytes, args: Vec<u8>) -> Address {
+    let mut code = bytecode.to_vec();
+    code.extend(args);
+    let tx = TransactionRequest::default().with_deploy_code(code);
+    let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "deployment reverted");
+    receipt.contract_address.expect("a deployment has a contract address")
+}
+
+/// Deploys Chainlink's `MockV3Aggregator` with `decimals` and an initial answer.
+pub async fn deploy_aggregator(provider: &DynProvider, decimals: u8, answer: i128) -> Address {
+    let bytecode = artifact_bytecode(&repo_root().join(".tools/artifacts/MockV3Aggregator.json"));
+    // uint8 and int256 encode as 32-byte words; int256 is two's complement.
+    let args = (U256::from(decimals), I256::try_from(answer).unwrap().into_raw()).abi_encode_params();
+    deploy(provider, bytecode, args).await
+}
+
+/// Deploys the oracle with `(eth, eliza)` 8-decimal prices, owned by the provider's account.
+pub async fn deploy_oracle(provider: &DynProvider, owner: Address, eth: u128, eliza: u128) -> Address {
+    let oracle = ManualPriceOracle::deploy(provider.clone(), U256::from(eth), U256::from(eliza), owner)
+        .await
+        .expect("the oracle deploys");
+    *oracle.address()
+}
+
+/// Sets the aggregator's answer (a new round at the current block time).
+pub async fn set_answer(provider: &DynProvider, aggregator: Address, answer: i128) {
+    MockV3Aggregator::new(aggregator, provider.clone())
+        .updateAnswer(I256::try_from(answer).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+}
+
+/// Moves the chain's clock forward by `secs` and mines a block at the new time.
+pub async fn advance_time(provider: &DynProvider, secs: u64) {
+    provider.anvil_increase_time(secs).await.unwrap();
+    provider.evm_mine(None).await.unwrap();
+}
+
+/// The oracle's stored `(eth, eliza, lastUpdate)`.
+pub async fn oracle_prices(provider: &DynProvider, oracle: Address) -> (U256, U256, U256) {
+    let r = ManualPriceOracle::new(oracle, provider.clone()).getPrices().call().await.unwrap();
+    (r.ethUsd, r.elizaUsd, r.lastUpdate)
+}
+
+/// Two chains, an aggregator on the source, the oracle on the target (owner: account 0,
+/// updater: account 1), as the bot sees them in production.
+pub struct Deployment {
+    /// The source chain (Base's role).
+    pub source: AnvilInstance,
+    /// The target chain (Jeju's role).
+    pub target: AnvilInstance,
+    /// Account 0 on the source chain (moves the aggregator).
+    pub source_admin: DynProvider,
+    /// Account 0 on the target chain (owns the oracle; moves time).
+    pub target_admin: DynProvider,
+    /// Chainlink's mock aggregator (8 decimals).
+    pub aggregator: Address,
+    /// The oracle.
+    pub oracle: Address,
+    /// The updater account on the target.
+    pub updater: Address,
+}
+
+/// ETH/USD the deployment starts at: $3000.
+pub const START_ETH: u128 = 3_000_00000000;
+/// elizaOS/USD the deployment starts at: $0.10.
+pub const START_ELIZA: u128 = 10_000_000;
+
+impl Deployment {
+    /// Starts both chains and deploys everything.
+    pub async fn start() -> Self {
+        let source = anvil(8453);
+        let target = anvil(420_691);
+        let source_admin = wallet_provider(&source, 0);
+        let target_admin = wallet_provider(&target, 0);
+        let aggregator = deploy_aggregator(&source_admin, 8, START_ETH as i128).await;
+        let owner = target.addresses()[0];
+        let updater = target.addresses()[1];
+        let oracle = deploy_oracle(&target_admin, owner, START_ETH, START_ELIZA).await;
+        ManualPriceOracle::new(oracle, target_admin.clone())
+            .setPriceUpdater(updater)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        Self { source, target, source_admin, target_admin, aggregator, oracle, updater }
+    }
+
+    /// A read-only provider of the source chain, as the bot builds it.
+    pub fn source_provider(&self) -> DynProvider {
+        oracle_core::evm::connect(&RpcUrl::parse(&self.source.endpoint()).unwrap(), Duration::from_secs(10))
+            .unwrap()
+    }
+
+    /// A read-only provider of the target chain, as the bot builds it.
+    pub fn target_provider(&self) -> DynProvider {
+        oracle_core::evm::connect(&RpcUrl::parse(&self.target.endpoint()).unwrap(), Duration::from_secs(10))
+            .unwrap()
+    }
+
+    /// A submitter signing with target account `index` (1 is the updater).
+    pub async fn submitter(&self, index: usize) -> ManualOracleSubmitter {
+        ManualOracleSubmitter::builder()
+            .provider(self.target_provider())
+            .oracle(self.oracle)
+            .signer(signer(&self.target, index))
+            .poll_interval(Duration::from_millis(50))
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// An engine like the bot's (Chainlink ETH/USD, a fixed elizaOS price of $0.10), signing
+    /// with target account `index`.
+    pub async fn engine(&self, index: usize, policy: Policy) -> Engine {
+        let eth = ChainlinkSource::new(
+            self.source_provider(),
+            self.aggregator,
+            FeedId::ETH_USD,
+            Duration::from_secs(3600),
+        );
+        let eliza = FixedPriceSource::new(FeedId::ELIZAOS_USD, Price::from_u128(START_ELIZA, 8).unwrap());
+        Engine::builder()
+            .source(FeedId::ETH_USD, Arc::new(eth))
+            .source(FeedId::ELIZAOS_USD, Arc::new(eliza))
+            .elector(Arc::new(AlwaysLeader::new(format!("test-bot-{index}"))))
+            .submitter(Arc::new(self.submitter(index).await))
+            .alerter(Arc::new(LogAlerter))
+            .policy(policy)
+            .build()
+            .unwrap()
+    }
+
+    /// Sets the source's ETH/USD answer (8 decimals).
+    pub async fn set_eth(&self, answer: i128) {
+        set_answer(&self.source_admin, self.aggregator, answer).await;
+    }
+
+    /// Moves the target chain's clock forward.
+    pub async fn advance_target(&self, secs: u64) {
+        advance_time(&self.target_admin, secs).await;
+    }
+
+    /// The oracle's stored prices and last update.
+    pub async fn prices(&self) -> (U256, U256, U256) {
+        oracle_prices(&self.target_admin, self.oracle).await
+    }
+
+    /// How many transactions `account` has sent on the target.
+    pub async fn nonce(&self, account: Address) -> u64 {
+        self.target_admin.get_transaction_count(account).await.unwrap()
+    }
+}
