@@ -1,0 +1,161 @@
+//! The `oracle-bot` binary against real anvil chains, configured only through the old bot's
+//! environment variables.
+
+use std::{collections::HashMap, process::Stdio};
+
+use alloy::primitives::U256;
+use oracle_tests::{Deployment, deploy_aggregator, key_hex};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+fn bot_command(env: &HashMap<&str, String>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oracle-bot"));
+    cmd.env_clear()
+        .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+fn env_for(d: &Deployment) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("BASE_RPC_URLS", d.source.endpoint()),
+        ("JEJU_RPC_URL", d.target.endpoint()),
+        ("ORACLE_ADDRESS", d.oracle.to_string()),
+        ("PRICE_UPDATER_PRIVATE_KEY", key_hex(&d.target, 1)),
+        ("CHAINLINK_ETH_USD_ADDRESS", d.aggregator.to_string()),
+        ("ELIZAOS_FIXED_PRICE_USD", "0.10".into()),
+        ("UPDATE_INTERVAL_MS", "200".into()),
+        ("HEALTH_CHECK_PORT", "0".into()),
+        ("BOT_ID", "e2e-bot".into()),
+    ])
+}
+
+/// Reads the bot's log until a line contains `needle`; returns that line. Fails if the bot exits.
+async fn await_line(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    needle: &str,
+) -> String {
+    while let Some(line) = lines.next_line().await.expect("reading the bot's stdout") {
+        if line.contains(needle) {
+            return line;
+        }
+    }
+    panic!("the bot exited before logging {needle:?}");
+}
+
+/// Runs a bot that must fail at start-up; returns (exit code, stderr + stdout).
+async fn start_failure(env: &HashMap<&str, String>) -> (i32, String) {
+    let out = bot_command(env).output().await.expect("the bot runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(!text.contains("panicked"), "the bot panicked instead of explaining: {text}");
+    (out.status.code().expect("exited, not killed"), text)
+}
+
+async fn http_get(url: String) -> (u16, String) {
+    let resp = alloy::transports::http::reqwest::get(url).await.expect("the health server answers");
+    let code = resp.status().as_u16();
+    (code, resp.text().await.expect("a body"))
+}
+
+fn terminate(child: &Child) {
+    let pid = child.id().expect("the bot is running").to_string();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_updates_the_oracle_and_reports_it() {
+    let d = Deployment::start().await;
+    d.advance_target(120).await;
+    d.set_eth(3_100_00000000).await;
+
+    let mut child = bot_command(&env_for(&d)).spawn().expect("the bot starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let serving = await_line(&mut lines, "serving /health and /metrics").await;
+    let addr =
+        serving.split("bound=").nth(1).and_then(|s| s.split_whitespace().next()).expect("the bound address");
+    let port = addr.rsplit(':').next().expect("a port");
+    await_line(&mut lines, "Oracle updated successfully").await;
+
+    let (eth, eliza, _) = d.prices().await;
+    assert_eq!(eth, U256::from(3_100_00000000u128));
+    assert_eq!(eliza, U256::from(10_000_000u128));
+
+    let (code, body) = http_get(format!("http://127.0.0.1:{port}/health")).await;
+    assert_eq!(code, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["botId"], "e2e-bot");
+    assert_eq!(health["isLeader"], true);
+    assert_eq!(health["totalUpdates"], 1);
+    assert_eq!(health["ethPrice"], 3100.0);
+
+    let (code, metrics) = http_get(format!("http://127.0.0.1:{port}/metrics")).await;
+    assert_eq!(code, 200);
+    for series in [
+        "oracle_total_updates{bot_id=\"e2e-bot\"} 1",
+        "oracle_is_leader{bot_id=\"e2e-bot\"} 1",
+        "oracle_eth_usd_price{bot_id=\"e2e-bot\"} 3100",
+        "oracle_rpc_failover_total{bot_id=\"e2e-bot\"} 0",
+        "oracle_last_update_timestamp{bot_id=\"e2e-bot\"}",
+        "oracle_uptime_seconds{bot_id=\"e2e-bot\"}",
+    ] {
+        assert!(metrics.contains(series), "missing {series} in:\n{metrics}");
+    }
+    let secrets = key_hex(&d.target, 1);
+    assert!(!metrics.contains(&secrets[2..]) && !body.contains(&secrets[2..]));
+
+    terminate(&child);
+    await_line(&mut lines, "engine stopped").await;
+    let status = child.wait().await.expect("the bot exits");
+    assert!(status.success(), "a SIGTERM stop is clean: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_errors_are_clear_messages() {
+    let d = Deployment::start().await;
+
+    let mut env = env_for(&d);
+    env.insert("PRICE_UPDATER_PRIVATE_KEY", "0x1234deadbeef".into());
+    let (code, text) = start_failure(&env).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("PRICE_UPDATER_PRIVATE_KEY is invalid") && text.contains("64 hex digits"),
+        "{text}"
+    );
+    assert!(!text.contains("1234deadbeef"), "the key is not echoed: {text}");
+
+    let mut env = env_for(&d);
+    env.remove("PRICE_UPDATER_PRIVATE_KEY");
+    let (code, text) = start_failure(&env).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("PRICE_UPDATER_PRIVATE_KEY is required"), "{text}");
+
+    let mut env = env_for(&d);
+    // A port nobody listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.insert("JEJU_RPC_URL", format!("http://127.0.0.1:{port}/SECRETKEY"));
+    let (code, text) = start_failure(&env).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("cannot reach the Jeju RPC endpoint"), "{text}");
+    assert!(!text.contains("SECRETKEY"), "the URL's key is not printed: {text}");
+
+    let mut env = env_for(&d);
+    env.insert("ORACLE_ADDRESS", "0x000000000000000000000000000000000000dEaD".into());
+    let (code, text) = start_failure(&env).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("no contract is deployed at 0x000000000000000000000000000000000000dEaD"), "{text}");
+
+    let not_an_oracle = deploy_aggregator(&d.target_admin, 8, 1).await;
+    let mut env = env_for(&d);
+    env.insert("ORACLE_ADDRESS", not_an_oracle.to_string());
+    let (code, text) = start_failure(&env).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("does not behave like a ManualPriceOracle"), "{text}");
+}
