@@ -291,6 +291,46 @@ impl SkipReason {
     }
 }
 
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::engine::format_bps;
+        match self {
+            Self::NotLeader { leader } => {
+                write!(f, "not the leader (leader: {})", leader.as_deref().unwrap_or("unknown"))
+            }
+            Self::MissingObservation { feed } => write!(f, "no observation for {feed}"),
+            Self::ZeroPrice { feed, source } => write!(f, "{source} reported a zero {feed} price"),
+            Self::Unrepresentable { feed, error } => write!(f, "{feed} price cannot be represented: {error}"),
+            Self::OutOfBounds { feed, price, min, max } => {
+                write!(f, "{feed} {price} is outside the target's bounds [{min}, {max}]")
+            }
+            Self::TooSoon { age, min_interval } => {
+                write!(f, "last update {}s ago, minimum interval {}s", age.as_secs(), min_interval.as_secs())
+            }
+            Self::WithinThreshold { largest_move_bps, threshold_bps, age } => write!(
+                f,
+                "largest move {} is below the {} threshold; data is {}s old",
+                format_bps(*largest_move_bps),
+                format_bps(*threshold_bps),
+                age.as_secs()
+            ),
+            Self::ExceedsTargetDeviation { feed, move_bps, limit_pct } => write!(
+                f,
+                "{feed} moved {}, beyond the target's {limit_pct}% limit: needs an emergency update",
+                format_bps(*move_bps)
+            ),
+            Self::BalanceTooLow { balance_wei, min_wei } => {
+                write!(f, "wallet balance {balance_wei} wei is below the minimum {min_wei} wei")
+            }
+            Self::GasTooHigh { asked_wei, cap_wei, age } => write!(
+                f,
+                "gas price {asked_wei} wei is above the cap {cap_wei} wei; data is {}s old",
+                age.as_secs()
+            ),
+        }
+    }
+}
+
 /// The plan of a submitting tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubmitPlan {

@@ -85,8 +85,8 @@ pub struct OnChainState {
     pub balance_wei: Option<U256>,
     /// The block the state was read at.
     pub block: Option<u64>,
-    /// The timestamp of that block. The target judges freshness by block time, so the engine
-    /// decides with this clock when it is known (and the host's otherwise).
+    /// The timestamp of that block. The target judges freshness by block time; the engine decides
+    /// with the later of this and the host's clock (an update is mined no earlier than either).
     pub chain_time: Option<SystemTime>,
 }
 

@@ -65,6 +65,13 @@ pub fn anvil(chain_id: u64) -> AnvilInstance {
     Anvil::at(tool("anvil")).chain_id(chain_id).spawn()
 }
 
+/// Starts an anvil chain whose clock runs `lag_secs` behind the host's, like an idle chain whose
+/// latest block is old.
+pub fn lagging_anvil(chain_id: u64, lag_secs: u64) -> AnvilInstance {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    Anvil::at(tool("anvil")).chain_id(chain_id).args(["--timestamp", &(now - lag_secs).to_string()]).spawn()
+}
+
 /// A signing provider for anvil account `index`.
 pub fn wallet_provider(anvil: &AnvilInstance, index: usize) -> DynProvider {
     let signer = PrivateKeySigner::from(anvil.keys()[index].clone());
@@ -167,8 +174,12 @@ pub const START_ELIZA: u128 = 10_000_000;
 impl Deployment {
     /// Starts both chains and deploys everything.
     pub async fn start() -> Self {
+        Self::with_target(anvil(420_691)).await
+    }
+
+    /// Like [`Deployment::start`], with a given target chain.
+    pub async fn with_target(target: AnvilInstance) -> Self {
         let source = anvil(8453);
-        let target = anvil(420_691);
         let source_admin = wallet_provider(&source, 0);
         let target_admin = wallet_provider(&target, 0);
         let aggregator = deploy_aggregator(&source_admin, 8, START_ETH as i128).await;

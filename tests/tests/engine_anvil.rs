@@ -5,7 +5,7 @@ use alloy::primitives::U256;
 use oracle_core::{
     Policy, Rejection, SkipReason, SourceError, SubmitError, SubmitReason, TickFailure, TickOutcome,
 };
-use oracle_tests::{Deployment, START_ELIZA, START_ETH, init_tracing};
+use oracle_tests::{Deployment, START_ELIZA, START_ETH, init_tracing, lagging_anvil};
 
 /// 8-decimal dollars.
 const fn usd(dollars: u128, cents: u128) -> u128 {
@@ -150,4 +150,18 @@ async fn a_large_move_within_the_contract_limit_lands_and_is_flagged() {
     assert_eq!(landed.review.len(), 1, "{:?}", landed.review);
     assert_eq!(landed.review[0].move_bps, Some(2_000));
     assert_eq!(d.prices().await.0, U256::from(usd(3600, 0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_chain_whose_clock_lags_does_not_freeze_updates() {
+    init_tracing();
+    // The target's latest block is 600 s behind the host, as on a chain that mines only on demand:
+    // the next block will carry the host's time, so the last update is already 600 s old.
+    let d = Deployment::with_target(lagging_anvil(420_691, 600)).await;
+    let engine = d.engine(1, Policy::default()).await;
+    d.set_eth(usd(3100, 0) as i128).await;
+
+    let report = engine.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Submitted(_)), "{report:?}");
+    assert_eq!(d.prices().await.0, U256::from(usd(3100, 0)));
 }

@@ -15,6 +15,7 @@ use std::{
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use self::alerting::format_bps;
 pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickReport};
 use self::{alerting::AlertFanout, metrics as m};
 use crate::{
@@ -285,7 +286,10 @@ impl Engine {
             Err(failure) => return TickOutcome::Failed(failure),
         };
 
-        let now = state.chain_time.unwrap_or_else(SystemTime::now);
+        // The update is mined no earlier than either clock says: an idle chain's latest block lags the
+        // host, and a test chain may run ahead of it.
+        let host_now = SystemTime::now();
+        let now = state.chain_time.map_or(host_now, |chain| chain.max(host_now));
         let plan = match decide(&state, &observations, &self.policy, now) {
             Decision::Skip(reason) => return TickOutcome::Skipped(reason),
             Decision::Submit(plan) => plan,
@@ -364,9 +368,9 @@ impl Engine {
             }
             TickOutcome::Skipped(reason) => {
                 if reason.is_problem() {
-                    tracing::warn!(bot_id = %id, reason = reason.label(), detail = ?reason, "update skipped");
+                    tracing::warn!(bot_id = %id, reason = reason.label(), "update skipped: {reason}");
                 } else {
-                    tracing::info!(bot_id = %id, reason = reason.label(), detail = ?reason, "update skipped");
+                    tracing::info!(bot_id = %id, reason = reason.label(), "update skipped: {reason}");
                 }
             }
             TickOutcome::Submitted(landed) => {
