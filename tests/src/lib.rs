@@ -5,6 +5,8 @@
 //! Every helper fails with a message that says how to fix the machine (usually: run
 //! `scripts/setup.sh`) rather than with a bare panic location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+// 8-decimal prices are written `dollars_fraction` (`3_000_00000000` is $3000).
+#![allow(clippy::inconsistent_digit_grouping)]
 
 use std::{
     path::{Path, PathBuf},
