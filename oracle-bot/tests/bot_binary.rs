@@ -1,5 +1,7 @@
 //! The `oracle-bot` binary against real anvil chains, configured only through the old bot's
 //! environment variables.
+// Test helpers may fail loudly: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // 8-decimal prices are written `dollars_fraction` (`3_100_00000000` is $3100).
 #![allow(clippy::inconsistent_digit_grouping)]
 

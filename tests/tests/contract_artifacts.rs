@@ -1,5 +1,7 @@
 //! The committed contract artifacts (what Rust's `sol!` bindings and deployments use) must be
 //! exactly what the Solidity source compiles to.
+// Test helpers may fail loudly: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use oracle_tests::repo_root;
 

@@ -1,5 +1,7 @@
 //! The engine end to end on two real anvil chains: Chainlink's own aggregator on the source, our
 //! oracle on the target, real transactions.
+// Test helpers may fail loudly: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // 8-decimal prices are written `dollars_fraction` (`3_100_00000000` is $3100).
 #![allow(clippy::inconsistent_digit_grouping)]
 
