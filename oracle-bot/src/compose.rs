@@ -67,5 +67,6 @@ pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
         .alerter(Arc::new(LogAlerter))
         .policy(config.policy.clone())
         .interval(config.update_interval)
+        .retries(config.max_retries as usize, config.retry_delay)
         .build()?)
 }

@@ -20,7 +20,7 @@ pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickRepor
 use self::{alerting::AlertFanout, metrics as m};
 use crate::{
     Alerter, Decision, FeedId, Fence, LeaderElector, Leadership, Lease, LeaseLost, Observation, OnChainState,
-    Policy, PriceSource, Submitter, UpdateOutcome, decide,
+    Policy, PriceSource, SourceError, SubmitError, Submitter, UpdateOutcome, decide,
 };
 
 /// Why an engine could not be built.
@@ -66,6 +66,7 @@ pub struct EngineBuilder {
     interval: Option<Duration>,
     lease_margin: Option<Duration>,
     step_timeout: Option<Duration>,
+    retries: Option<(usize, Duration)>,
 }
 
 impl EngineBuilder {
@@ -117,6 +118,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Retries of a read that failed because a node or source was unreachable, within one tick:
+    /// how many, and the pause between them (default 3 × 5 s, the old bot's `MAX_RETRIES` and
+    /// `RETRY_DELAY_MS`). Refusals (a stale or wrong price, a revert) are never retried.
+    pub fn retries(mut self, max: usize, delay: Duration) -> Self {
+        self.retries = Some((max, delay));
+        self
+    }
+
     /// Validates and builds the engine.
     pub fn build(self) -> Result<Engine, EngineError> {
         let elector = self.elector.ok_or(EngineError::Missing("a leader elector"))?;
@@ -150,6 +159,7 @@ impl EngineBuilder {
             interval,
             lease_margin: self.lease_margin.unwrap_or(Duration::from_secs(2)),
             step_timeout,
+            retries: self.retries.unwrap_or((3, Duration::from_secs(5))),
             status,
             tick_lock: Mutex::new(()),
         })
@@ -167,6 +177,7 @@ pub struct Engine {
     interval: Duration,
     lease_margin: Duration,
     step_timeout: Duration,
+    retries: (usize, Duration),
     status: watch::Sender<EngineStatus>,
     /// Ticks never overlap, even when an embedder calls `tick` while `run` is going.
     tick_lock: Mutex<()>,
@@ -274,7 +285,8 @@ impl Engine {
         let fence = Fence::new(&lease, self.lease_margin);
         seen.lease = Some(lease);
 
-        let state = match self.step("reading the target", self.submitter.read_state()).await {
+        let read = || self.submitter.read_state();
+        let state = match self.read_step("reading the target", read, SubmitError::is_unreachable).await {
             Ok(Ok(state)) => state,
             Ok(Err(e)) => return TickOutcome::Failed(TickFailure::ReadState(e)),
             Err(timeout) => return TickOutcome::Failed(timeout),
@@ -308,7 +320,7 @@ impl Engine {
         }
         let pending = match self.submitter.send(&plan.update, &fence).await {
             Ok(p) => p,
-            Err(crate::SubmitError::LeaseLost(lost)) => return TickOutcome::Failed(lost.into()),
+            Err(SubmitError::LeaseLost(lost)) => return TickOutcome::Failed(lost.into()),
             Err(e) => return TickOutcome::Failed(TickFailure::Send(e)),
         };
         tracing::info!(bot_id = %self.bot_id, tx_hash = %pending.tx_hash, nonce = pending.nonce, "update sent, waiting for receipt");
@@ -338,7 +350,8 @@ impl Engine {
             let Some(source) = self.sources.get(feed) else {
                 return Ok(None);
             };
-            match self.step("fetching a price", source.fetch(feed)).await {
+            let fetch = || source.fetch(feed);
+            match self.read_step("fetching a price", fetch, SourceError::is_unreachable).await {
                 Ok(Ok(obs)) => Ok(Some((feed.clone(), obs))),
                 Ok(Err(error)) => Err(TickFailure::Source { feed: feed.clone(), error }),
                 Err(timeout) => Err(timeout),
@@ -352,6 +365,30 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Runs a read, retrying while `transient` says the failure is a node or source being down.
+    /// The step is bounded by one step timeout per attempt plus the pauses between attempts.
+    async fn read_step<T, E, Fut>(
+        &self,
+        step: &'static str,
+        op: impl FnMut() -> Fut,
+        transient: fn(&E) -> bool,
+    ) -> Result<Result<T, E>, TickFailure>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        use backon::{ConstantBuilder, Retryable};
+        let (times, delay) = self.retries;
+        let attempts = u32::try_from(times).unwrap_or(u32::MAX).saturating_add(1);
+        let bound =
+            self.step_timeout.saturating_mul(attempts).saturating_add(delay.saturating_mul(attempts - 1));
+        let retried = op
+            .retry(ConstantBuilder::default().with_delay(delay).with_max_times(times))
+            .when(transient)
+            .notify(|e, after| tracing::warn!(bot_id = %self.bot_id, step, error = %e, retry_in = ?after, "read failed, retrying"));
+        tokio::time::timeout(bound, retried).await.map_err(|_| TickFailure::TimedOut { step, after: bound })
     }
 
     async fn step<T>(&self, step: &'static str, fut: impl Future<Output = T>) -> Result<T, TickFailure> {
@@ -450,3 +487,6 @@ async fn changed(rx: &mut Option<watch::Receiver<u64>>) -> Option<()> {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,246 @@
+//! The engine against in-memory parts: retries, refusals, followers, leases and the status.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::{
+    B256, ElectionError, FeedState, FencingToken, LeaderInfo, LogAlerter, PendingUpdate, Price, PriceUpdate,
+    SourceError, SubmitError,
+};
+
+/// A source that answers from a script of results, one per call, repeating the last.
+struct Scripted {
+    results: Vec<Result<&'static str, SourceError>>,
+    calls: AtomicUsize,
+}
+
+impl Scripted {
+    fn new(results: Vec<Result<&'static str, SourceError>>) -> Arc<Self> {
+        Arc::new(Self { results, calls: AtomicUsize::new(0) })
+    }
+}
+
+#[async_trait]
+impl PriceSource for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    async fn fetch(&self, feed: &FeedId) -> Result<Observation, SourceError> {
+        let i = self.calls.fetch_add(1, Ordering::SeqCst).min(self.results.len() - 1);
+        let price = self.results[i].clone()?;
+        Ok(Observation::new(feed.clone(), Price::parse(price, 8).unwrap(), SystemTime::now(), "scripted"))
+    }
+}
+
+/// A target holding ETH/USD = 3000, last updated long ago; records what is sent.
+#[derive(Default)]
+struct Target {
+    sent: Mutex<Vec<PriceUpdate>>,
+}
+
+#[async_trait]
+impl Submitter for Target {
+    fn name(&self) -> &str {
+        "memory"
+    }
+    async fn read_state(&self) -> Result<OnChainState, SubmitError> {
+        Ok(OnChainState {
+            feeds: vec![FeedState {
+                feed: FeedId::ETH_USD,
+                price: Price::parse("3000", 8).unwrap(),
+                bounds: None,
+            }],
+            last_update: SystemTime::now() - Duration::from_secs(600),
+            deviation_rule: None,
+            fee: None,
+            balance_wei: None,
+            block: None,
+            chain_time: None,
+        })
+    }
+    async fn simulate(&self, _: &PriceUpdate) -> Result<(), SubmitError> {
+        Ok(())
+    }
+    async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
+        fence.check()?;
+        self.sent.lock().unwrap().push(update.clone());
+        Ok(PendingUpdate {
+            tx_hash: B256::ZERO,
+            nonce: 0,
+            update: update.clone(),
+            sent_at: SystemTime::now(),
+        })
+    }
+    async fn wait(&self, p: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
+        Ok(UpdateOutcome::Mined { tx_hash: p.tx_hash, block: 1, gas_used: 21_000, effective_gas_price: 1 })
+    }
+}
+
+/// An elector with a fixed answer.
+struct FixedElector(Result<Leadership, ElectionError>);
+
+#[async_trait]
+impl LeaderElector for FixedElector {
+    fn id(&self) -> &str {
+        "bot-a"
+    }
+    async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
+        self.0.clone()
+    }
+    async fn release(&self) -> Result<(), ElectionError> {
+        Ok(())
+    }
+    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        Ok(None)
+    }
+}
+
+fn unreachable() -> SourceError {
+    SourceError::Unreachable { source_name: "scripted".into(), reason: "connection refused".into() }
+}
+
+fn engine(source: Arc<Scripted>, target: Arc<Target>, elector: Arc<dyn LeaderElector>) -> Engine {
+    Engine::builder()
+        .source(FeedId::ETH_USD, source)
+        .elector(elector)
+        .submitter(target)
+        .alerter(Arc::new(LogAlerter))
+        .retries(3, Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_source_is_retried_and_then_used() {
+    let source = Scripted::new(vec![Err(unreachable()), Err(unreachable()), Ok("3100")]);
+    let target = Arc::new(Target::default());
+    let e = engine(source.clone(), target.clone(), Arc::new(crate::AlwaysLeader::new("bot-a")));
+    let report = e.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Submitted(_)), "{report:?}");
+    assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(target.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_at_the_limit_and_refusals_are_not_retried() {
+    let source = Scripted::new(vec![Err(unreachable())]);
+    let e = engine(source.clone(), Arc::new(Target::default()), Arc::new(crate::AlwaysLeader::new("bot-a")));
+    let report = e.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Failed(TickFailure::Source { .. })), "{report:?}");
+    assert_eq!(source.calls.load(Ordering::SeqCst), 4, "one try and three retries");
+
+    let stale = SourceError::Stale {
+        source_name: "scripted".into(),
+        feed: FeedId::ETH_USD,
+        age: Duration::from_secs(7200),
+        max_age: Duration::from_secs(3600),
+    };
+    let source = Scripted::new(vec![Err(stale)]);
+    let e = engine(source.clone(), Arc::new(Target::default()), Arc::new(crate::AlwaysLeader::new("bot-a")));
+    let report = e.tick().await;
+    assert!(
+        matches!(
+            report.outcome,
+            TickOutcome::Failed(TickFailure::Source { error: SourceError::Stale { .. }, .. })
+        ),
+        "{report:?}"
+    );
+    assert_eq!(source.calls.load(Ordering::SeqCst), 1, "a wrong price is refused at once");
+    let status = e.status().borrow().clone();
+    assert_eq!((status.consecutive_failures, status.update_failures, status.total_updates), (1, 1, 0));
+}
+
+#[tokio::test]
+async fn a_follower_does_nothing_and_is_not_failing() {
+    let target = Arc::new(Target::default());
+    let elector = FixedElector(Ok(Leadership::Follower { leader: Some("bot-b".into()) }));
+    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(elector));
+    let report = e.tick().await;
+    assert_eq!(report.outcome, TickOutcome::Follower { leader: Some("bot-b".into()) });
+    assert!(target.sent.lock().unwrap().is_empty());
+    let status = e.status().borrow().clone();
+    assert!(!status.is_leader);
+    assert_eq!(status.consecutive_failures, 0);
+}
+
+#[tokio::test]
+async fn a_lease_about_to_expire_sends_nothing() {
+    let target = Arc::new(Target::default());
+    let lease = Lease {
+        holder: "bot-a".into(),
+        token: FencingToken(9),
+        valid_until: Instant::now() + Duration::from_millis(500),
+    };
+    let e = engine(
+        Scripted::new(vec![Ok("3100")]),
+        target.clone(),
+        Arc::new(FixedElector(Ok(Leadership::Leader(lease)))),
+    );
+    let report = e.tick().await;
+    assert!(
+        matches!(
+            report.outcome,
+            TickOutcome::Failed(TickFailure::LeaseLost(LeaseLost { token: FencingToken(9), .. }))
+        ),
+        "{report:?}"
+    );
+    assert!(target.sent.lock().unwrap().is_empty(), "nothing is sent without a valid lease");
+}
+
+#[tokio::test]
+async fn an_election_failure_is_a_failed_tick_without_action() {
+    let target = Arc::new(Target::default());
+    let err = ElectionError::Unavailable { backend: "redis", reason: "connection refused".into() };
+    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(FixedElector(Err(err))));
+    let report = e.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Failed(TickFailure::Election(_))), "{report:?}");
+    assert!(target.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_ticks_until_cancelled_and_then_stops() {
+    let target = Arc::new(Target::default());
+    let e = Arc::new(engine(
+        Scripted::new(vec![Ok("3000")]),
+        target,
+        Arc::new(crate::AlwaysLeader::new("bot-a")),
+    ));
+    let cancel = CancellationToken::new();
+    let runner = tokio::spawn({
+        let (e, cancel) = (e.clone(), cancel.clone());
+        async move { e.run(cancel).await }
+    });
+    let mut status = e.status();
+    status.wait_for(|s| s.ticks >= 3).await.unwrap();
+    cancel.cancel();
+    runner.await.unwrap();
+    assert!(!e.status().borrow().is_leader, "leadership is given up on the way out");
+}
+
+#[test]
+fn the_builder_names_what_is_missing() {
+    let err = Engine::builder().build().unwrap_err();
+    assert_eq!(err, EngineError::Missing("a leader elector"));
+    let err = Engine::builder()
+        .elector(Arc::new(crate::AlwaysLeader::new("a")))
+        .submitter(Arc::new(Target::default()))
+        .build()
+        .unwrap_err();
+    assert_eq!(err, EngineError::Missing("at least one price source"));
+    let err = Engine::builder()
+        .elector(Arc::new(crate::AlwaysLeader::new("a")))
+        .submitter(Arc::new(Target::default()))
+        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("1")]))
+        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("1")]))
+        .build()
+        .unwrap_err();
+    assert_eq!(err, EngineError::DuplicateFeed(FeedId::ETH_USD));
+}
