@@ -15,7 +15,7 @@ use crate::{BotConfig, BotError};
 /// Fails before any tick when a chain is unreachable or the oracle address holds no oracle.
 pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
     // Endpoint failover across the whole list arrives with the RPC layer; until then the first
-    // endpoint of each list is used and the others are reported.
+    // endpoint of each list is used, and the log says so.
     let [base_url, ..] = config.base_rpc_urls.as_slice() else {
         return Err(BotError::Config(crate::ConfigError::Missing {
             var: "BASE_RPC_URLS",
@@ -31,6 +31,15 @@ pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
     let base = evm::connect(base_url, config.rpc_timeout)?;
     let jeju = evm::connect(jeju_url, config.rpc_timeout)?;
     tracing::info!(base = %base_url, jeju = %jeju_url, "RPC endpoints");
+    for (chain, urls) in [("Base", &config.base_rpc_urls), ("Jeju", &config.jeju_rpc_urls)] {
+        if urls.len() > 1 {
+            tracing::warn!(
+                chain,
+                unused = urls.len() - 1,
+                "only the first {chain} RPC endpoint is used in this release"
+            );
+        }
+    }
 
     let submitter = ManualOracleSubmitter::builder()
         .provider(jeju)
@@ -44,13 +53,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
 
     let eth_source =
         ChainlinkSource::new(base, config.chainlink_eth_usd, FeedId::ETH_USD, config.chainlink_max_age);
-    let Some(eliza_price) = config.elizaos_fixed_price else {
-        return Err(BotError::Config(crate::ConfigError::Missing {
-            var: "ELIZAOS_FIXED_PRICE_USD",
-            hint: ": this release prices elizaOS from a fixed value (e.g. 0.10) until the Uniswap V3 source lands"
-                .into(),
-        }));
-    };
+    let eliza_price = config.elizaos_fixed_price;
     tracing::warn!(price = %eliza_price, "elizaOS/USD comes from ELIZAOS_FIXED_PRICE_USD, a fixed value, not a market price");
     let eliza_source = FixedPriceSource::new(FeedId::ELIZAOS_USD, eliza_price);
 

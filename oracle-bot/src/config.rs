@@ -93,9 +93,9 @@ pub struct BotConfig {
     pub chainlink_eth_usd: Address,
     /// The oldest Chainlink round accepted (`CHAINLINK_MAX_AGE_S`, default 3600).
     pub chainlink_max_age: Duration,
-    /// A fixed elizaOS/USD price (`ELIZAOS_FIXED_PRICE_USD`): a stand-in until the Uniswap V3
-    /// source is configured. Not a market price.
-    pub elizaos_fixed_price: Option<Price>,
+    /// A fixed elizaOS/USD price (`ELIZAOS_FIXED_PRICE_USD`, required in this release): a
+    /// stand-in until the Uniswap V3 source lands. Not a market price.
+    pub elizaos_fixed_price: Price,
     /// Time between ticks (`UPDATE_INTERVAL_MS`, default 300000).
     pub update_interval: Duration,
     /// The update policy (`DEVIATION_THRESHOLD_PCT`, `HEARTBEAT_S`, `MIN_UPDATE_INTERVAL_S`,
@@ -189,15 +189,28 @@ impl Vars<'_> {
                 });
             }
         };
-        text.split(',')
+        let urls = text
+            .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .enumerate()
             .map(|(i, u)| {
                 RpcUrl::parse(u).map_err(|e| ConfigError::Invalid { var, reason: format!("URL #{i}: {e}") })
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Err(ConfigError::Invalid { var, reason: "no URL in the list".into() });
+        }
+        Ok(urls)
     }
+}
+
+/// Fails with "must be above 0" naming `var` when `is_zero`.
+fn positive(var: &'static str, is_zero: bool) -> Result<(), ConfigError> {
+    if is_zero {
+        return Err(ConfigError::Invalid { var, reason: "must be above 0".into() });
+    }
+    Ok(())
 }
 
 fn random_bot_id() -> String {
@@ -235,15 +248,15 @@ impl BotConfig {
         let chainlink_text =
             v.get("CHAINLINK_ETH_USD_ADDRESS").unwrap_or_else(|| BASE_CHAINLINK_ETH_USD.into());
         let chainlink_eth_usd = v.address("CHAINLINK_ETH_USD_ADDRESS", &chainlink_text)?;
-        let elizaos_fixed_price = v
-            .get("ELIZAOS_FIXED_PRICE_USD")
-            .map(|t| {
-                Price::parse(&t, 8).map_err(|_| ConfigError::Invalid {
-                    var: "ELIZAOS_FIXED_PRICE_USD",
-                    reason: format!("expected a USD price with at most 8 decimals, e.g. 0.10, got {t:?}"),
-                })
-            })
-            .transpose()?;
+        let eliza_text = v.require(
+            "ELIZAOS_FIXED_PRICE_USD",
+            ": this release prices elizaOS from a fixed USD value (e.g. 0.10) until the Uniswap V3 source lands",
+        )?;
+        let elizaos_fixed_price = Price::parse(&eliza_text, 8).map_err(|_| ConfigError::Invalid {
+            var: "ELIZAOS_FIXED_PRICE_USD",
+            reason: format!("expected a USD price with at most 8 decimals, e.g. 0.10, got {eliza_text:?}"),
+        })?;
+        positive("ELIZAOS_FIXED_PRICE_USD", elizaos_fixed_price.is_zero())?;
 
         let deviation = v.decimal(
             "DEVIATION_THRESHOLD_PCT",
@@ -262,11 +275,31 @@ impl BotConfig {
         let to_u128 = |var: &'static str, p: Price| -> Result<u128, ConfigError> {
             u128::try_from(p.mantissa()).map_err(|_| ConfigError::Invalid { var, reason: "too large".into() })
         };
+        for (var, value) in [
+            ("DEVIATION_THRESHOLD_PCT", deviation),
+            ("MAX_PRICE_DEVIATION_PCT", review),
+            ("MAX_GAS_PRICE_GWEI", gas_cap),
+        ] {
+            positive(var, value.is_zero())?;
+        }
+        let min_interval = v.duration("MIN_UPDATE_INTERVAL_S", 60, false)?;
+        let heartbeat = v.duration("HEARTBEAT_S", 3300, false)?;
+        positive("HEARTBEAT_S", heartbeat.is_zero())?;
+        if min_interval > heartbeat {
+            return Err(ConfigError::Invalid {
+                var: "MIN_UPDATE_INTERVAL_S",
+                reason: format!(
+                    "the minimum interval ({}s) must not exceed HEARTBEAT_S ({}s)",
+                    min_interval.as_secs(),
+                    heartbeat.as_secs()
+                ),
+            });
+        }
         let policy = Policy::builder()
             .deviation_threshold_bps(to_u64("DEVIATION_THRESHOLD_PCT", deviation)?)
             .review_threshold_bps(to_u64("MAX_PRICE_DEVIATION_PCT", review)?)
-            .min_interval(v.duration("MIN_UPDATE_INTERVAL_S", 60, false)?)
-            .heartbeat(v.duration("HEARTBEAT_S", 3300, false)?)
+            .min_interval(min_interval)
+            .heartbeat(heartbeat)
             .max_fee_per_gas(to_u128("MAX_GAS_PRICE_GWEI", gas_cap)?)
             .min_balance_wei(U256::from(GWEI) * U256::from(1_000_000u64))
             .build()
@@ -279,9 +312,13 @@ impl BotConfig {
             });
         }
         let update_interval = v.duration("UPDATE_INTERVAL_MS", 300_000, true)?;
-        if update_interval.is_zero() {
-            return Err(ConfigError::Invalid { var: "UPDATE_INTERVAL_MS", reason: "must be above 0".into() });
-        }
+        positive("UPDATE_INTERVAL_MS", update_interval.is_zero())?;
+        let rpc_timeout = v.duration("RPC_TIMEOUT_MS", 10_000, true)?;
+        positive("RPC_TIMEOUT_MS", rpc_timeout.is_zero())?;
+        let receipt_timeout = v.duration("RECEIPT_TIMEOUT_S", 120, false)?;
+        positive("RECEIPT_TIMEOUT_S", receipt_timeout.is_zero())?;
+        let chainlink_max_age = v.duration("CHAINLINK_MAX_AGE_S", 3600, false)?;
+        positive("CHAINLINK_MAX_AGE_S", chainlink_max_age.is_zero())?;
 
         Ok(Self {
             bot_id: v.get("BOT_ID").unwrap_or_else(random_bot_id),
@@ -291,13 +328,13 @@ impl BotConfig {
             elizaos_token_base,
             updater_key,
             chainlink_eth_usd,
-            chainlink_max_age: v.duration("CHAINLINK_MAX_AGE_S", 3600, false)?,
+            chainlink_max_age,
             elizaos_fixed_price,
             update_interval,
             policy,
             gas_price_multiplier_permille,
-            rpc_timeout: v.duration("RPC_TIMEOUT_MS", 10_000, true)?,
-            receipt_timeout: v.duration("RECEIPT_TIMEOUT_S", 120, false)?,
+            rpc_timeout,
+            receipt_timeout,
             leader_election_enabled: v.get("LEADER_ELECTION_ENABLED").as_deref() == Some("true"),
             enable_health_check: v.get("ENABLE_HEALTH_CHECK").as_deref() != Some("false"),
             health_check_port: v.parse("HEALTH_CHECK_PORT", 3000, "a TCP port (0-65535)")?,

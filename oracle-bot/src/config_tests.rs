@@ -10,6 +10,7 @@ fn base() -> HashMap<String, String> {
         ("ORACLE_ADDRESS", "0x5FbDB2315678afecb367f032d93F642f64180aa3"),
         ("BASE_RPC_URLS", "http://127.0.0.1:8545, https://base.example.com/v2/SECRETKEY"),
         ("JEJU_RPC_URL", "http://127.0.0.1:9545"),
+        ("ELIZAOS_FIXED_PRICE_USD", "0.10"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -62,12 +63,12 @@ fn decimals_are_exact() {
     assert_eq!(c.gas_price_multiplier_permille, 1_250);
     assert_eq!(c.policy.deviation_threshold_bps(), 50);
     let c = with(&[("ELIZAOS_FIXED_PRICE_USD", "0.1")]).unwrap();
-    assert_eq!(c.elizaos_fixed_price.unwrap().mantissa(), U256::from(10_000_000u64));
+    assert_eq!(c.elizaos_fixed_price.mantissa(), U256::from(10_000_000u64));
 }
 
 #[test]
 fn missing_variables_are_named() {
-    for var in ["PRICE_UPDATER_PRIVATE_KEY", "ORACLE_ADDRESS"] {
+    for var in ["PRICE_UPDATER_PRIVATE_KEY", "ORACLE_ADDRESS", "ELIZAOS_FIXED_PRICE_USD"] {
         let mut m = base();
         m.remove(var);
         let err = BotConfig::from_map(&m).unwrap_err();
@@ -91,15 +92,21 @@ fn malformed_values_say_what_was_expected() {
         ("ORACLE_ADDRESS", "0x1234", "20-byte hex address"),
         ("ELIZAOS_TOKEN_BASE", "nope", "20-byte hex address"),
         ("JEJU_RPC_URL", "ws://127.0.0.1:1", "scheme"),
+        ("BASE_RPC_URLS", " , ", "no URL in the list"),
         ("ELIZAOS_FIXED_PRICE_USD", "0.000000001", "at most 8 decimals"),
-        ("MIN_UPDATE_INTERVAL_S", "99999", "minimum interval"),
+        ("MIN_UPDATE_INTERVAL_S", "99999", "must not exceed HEARTBEAT_S"),
+        ("ELIZAOS_FIXED_PRICE_USD", "0", "above 0"),
+        ("RPC_TIMEOUT_MS", "0", "above 0"),
+        ("RECEIPT_TIMEOUT_S", "0", "above 0"),
+        ("HEARTBEAT_S", "0", "above 0"),
+        ("MAX_GAS_PRICE_GWEI", "0", "above 0"),
+        ("DEVIATION_THRESHOLD_PCT", "0.00", "above 0"),
+        ("MAX_PRICE_DEVIATION_PCT", "0", "above 0"),
     ] {
         let err = with(&[(var, value)]).unwrap_err();
         let text = err.to_string();
         assert!(text.contains(expected), "{var}={value}: {text}");
-        if var != "MIN_UPDATE_INTERVAL_S" {
-            assert!(text.contains(var), "{var}={value}: {text}");
-        }
+        assert!(text.contains(var), "{var}={value}: {text}");
     }
 }
 

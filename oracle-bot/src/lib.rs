@@ -65,6 +65,8 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
     metrics::counter!("oracle_rpc_failover_total").absolute(0);
     metrics::counter!(oracle_core::engine::metrics::TOTAL_UPDATES).absolute(0);
     metrics::counter!(oracle_core::engine::metrics::UPDATE_FAILURES).absolute(0);
+    metrics::counter!(oracle_core::engine::metrics::LEADER_ELECTION_FAILURES).absolute(0);
+    metrics::counter!(oracle_core::engine::metrics::LEADER_CHANGES).absolute(0);
 
     let engine = build_engine(&config).await?;
     let server = if config.enable_health_check {

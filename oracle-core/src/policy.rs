@@ -284,6 +284,24 @@ impl SkipReason {
         }
     }
 
+    /// Where the check that produced this skip stands in [`decide`]'s order. A tick that skips
+    /// at stage `n` proves that every check of a lower stage passed, which is what lets an alert
+    /// for an earlier condition be resolved.
+    pub fn stage(&self) -> u8 {
+        match self {
+            Self::NotLeader { .. } => 0,
+            Self::MissingObservation { .. }
+            | Self::ZeroPrice { .. }
+            | Self::Unrepresentable { .. }
+            | Self::OutOfBounds { .. } => 1,
+            Self::TooSoon { .. } => 2,
+            Self::ExceedsTargetDeviation { .. } => 3,
+            Self::WithinThreshold { .. } => 4,
+            Self::BalanceTooLow { .. } => 5,
+            Self::GasTooHigh { .. } => 6,
+        }
+    }
+
     /// Whether this skip means something is wrong (and is worth an alert), as opposed to a normal
     /// quiet tick.
     pub fn is_problem(&self) -> bool {

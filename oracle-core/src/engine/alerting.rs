@@ -14,8 +14,9 @@ const KEY_UPDATE_FAILED: &str = "update-failed";
 /// Sends alerts on condition changes to every configured alerter.
 pub(super) struct AlertFanout {
     alerters: Vec<Arc<dyn Alerter>>,
-    /// Active condition keys and the title they were raised with.
-    active: Mutex<BTreeMap<String, String>>,
+    /// Active condition keys, with the title they were raised with and, for skip conditions,
+    /// the stage of their check in `decide`.
+    active: Mutex<BTreeMap<String, (String, Option<u8>)>>,
     timeout: Duration,
 }
 
@@ -29,28 +30,35 @@ impl AlertFanout {
         let raised = conditions(bot_id, outcome);
         let mut active = self.active.lock().await;
         let mut to_send = Vec::new();
-        // Conditions no longer present clear, with a recovery message. A follower tick says
-        // nothing about the target, so it clears nothing.
-        if !matches!(outcome, TickOutcome::Follower { .. }) {
-            let cleared: Vec<String> =
-                active.keys().filter(|k| !raised.iter().any(|a| &a.key == *k)).cloned().collect();
-            for key in cleared {
-                if let Some(title) = active.remove(&key) {
-                    to_send.push(Alert::new(
-                        Severity::Info,
-                        key.clone(),
-                        format!("Resolved: {title}"),
-                        format!("Bot {bot_id}: the condition \"{title}\" no longer holds."),
-                    ));
-                }
+        // A condition resolves only when a tick proves it gone: a landed update proves every
+        // check passed; a skip proves the checks before it passed; any tick that did not fail
+        // proves updates no longer fail. Follower and failed ticks prove nothing.
+        let resolved = |stage: Option<u8>| match outcome {
+            TickOutcome::Submitted(_) => true,
+            TickOutcome::Skipped(reason) => stage.is_none_or(|s| s < reason.stage()),
+            TickOutcome::Failed(_) | TickOutcome::Follower { .. } => false,
+        };
+        let cleared: Vec<String> = active
+            .iter()
+            .filter(|(key, (_, stage))| !raised.iter().any(|(a, _)| &a.key == *key) && resolved(*stage))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in cleared {
+            if let Some((title, _)) = active.remove(&key) {
+                to_send.push(Alert::new(
+                    Severity::Info,
+                    key.clone(),
+                    format!("Resolved: {title}"),
+                    format!("Bot {bot_id}: the condition \"{title}\" no longer holds."),
+                ));
             }
         }
-        for alert in raised {
+        for (alert, stage) in raised {
             // Review flags are events, not conditions: each large move is reported.
             let is_event = alert.key.starts_with("review:");
             if is_event || !active.contains_key(&alert.key) {
                 if !is_event {
-                    active.insert(alert.key.clone(), alert.title.clone());
+                    active.insert(alert.key.clone(), (alert.title.clone(), stage));
                 }
                 to_send.push(alert);
             }
@@ -75,8 +83,8 @@ impl AlertFanout {
     }
 }
 
-/// The alert conditions one outcome shows.
-fn conditions(bot_id: &str, outcome: &TickOutcome) -> Vec<Alert> {
+/// The alert conditions one outcome shows, each with the stage of its check when it is a skip.
+fn conditions(bot_id: &str, outcome: &TickOutcome) -> Vec<(Alert, Option<u8>)> {
     match outcome {
         TickOutcome::Follower { .. } => Vec::new(),
         TickOutcome::Submitted(landed) => landed
@@ -96,9 +104,12 @@ fn conditions(bot_id: &str, outcome: &TickOutcome) -> Vec<Alert> {
                     ),
                 )
             })
+            .map(|a| (a, None))
             .collect(),
-        TickOutcome::Failed(failure) => vec![failure_alert(bot_id, failure)],
-        TickOutcome::Skipped(reason) => skip_alert(bot_id, reason).into_iter().collect(),
+        TickOutcome::Failed(failure) => vec![(failure_alert(bot_id, failure), None)],
+        TickOutcome::Skipped(reason) => {
+            skip_alert(bot_id, reason).map(|a| (a, Some(reason.stage()))).into_iter().collect()
+        }
     }
 }
 
@@ -198,18 +209,29 @@ mod tests {
             fanout.observe("b", &low).await;
         }
         fanout.observe("b", &TickOutcome::Follower { leader: None }).await;
+        // A quiet tick stops before the balance check: it proves nothing about the balance.
         let quiet = TickOutcome::Skipped(SkipReason::TooSoon {
             age: Duration::ZERO,
             min_interval: Duration::from_secs(60),
         });
         fanout.observe("b", &quiet).await;
-        fanout.observe("b", &quiet).await;
+        assert_eq!(rec.0.lock().unwrap().len(), 1, "no recovery from a tick that did not check");
+        // A gas skip comes after the balance check: the balance is fine now.
+        let gas =
+            TickOutcome::Skipped(SkipReason::GasTooHigh { asked_wei: 2, cap_wei: 1, age: Duration::ZERO });
+        fanout.observe("b", &gas).await;
+        fanout.observe("b", &gas).await;
         let sent = rec.0.lock().unwrap().clone();
-        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(sent.len(), 3, "{sent:?}");
         assert_eq!(sent[0].severity, Severity::Critical);
         assert_eq!(sent[1].severity, Severity::Info);
         assert_eq!(sent[0].key, sent[1].key);
         assert!(sent[1].title.starts_with("Resolved"));
+        assert_eq!(
+            (sent[2].severity, sent[2].key.as_str()),
+            (Severity::Warning, "skip:gas_too_high"),
+            "raised once"
+        );
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub const LAST_UPDATE_TIMESTAMP: &str = "oracle_last_update_timestamp";
 pub const IS_LEADER: &str = "oracle_is_leader";
 /// The fencing token of the current term.
 pub const LEADER_EPOCH: &str = "oracle_leader_epoch";
+/// Election rounds that failed (the backend could not be reached or answered garbage).
+pub const LEADER_ELECTION_FAILURES: &str = "oracle_leader_election_failures_total";
+/// Times this bot became or stopped being the leader.
+pub const LEADER_CHANGES: &str = "oracle_leader_changes_total";
 /// Ticks by outcome (`follower`, `skipped`, `submitted`, `failed`) and reason.
 pub const TICKS: &str = "oracle_ticks_total";
 /// Stored price per feed.
@@ -69,8 +73,14 @@ pub(super) fn set_leader(is_leader: bool, token: Option<FencingToken>) {
     }
 }
 
-pub(super) fn record_tick(report: &TickReport, is_leader: bool) {
+pub(super) fn record_tick(report: &TickReport, is_leader: bool, was_leader: bool) {
     set_leader(is_leader, report.token);
+    if is_leader != was_leader {
+        counter!(LEADER_CHANGES).increment(1);
+    }
+    if matches!(report.outcome, TickOutcome::Failed(super::TickFailure::Election(_))) {
+        counter!(LEADER_ELECTION_FAILURES).increment(1);
+    }
     let reason = match &report.outcome {
         TickOutcome::Skipped(r) => r.label(),
         TickOutcome::Failed(f) => f.label(),

@@ -435,7 +435,7 @@ impl Engine {
         if is_leader && !was_leader {
             tracing::info!(bot_id = %self.bot_id, token = ?report.token, "Bot {} became leader", self.bot_id);
         }
-        m::record_tick(report, is_leader);
+        m::record_tick(report, is_leader, was_leader);
         self.status.send_modify(|s| {
             s.ticks += 1;
             s.is_leader = is_leader;
