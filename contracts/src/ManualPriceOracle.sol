@@ -6,7 +6,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 /// @title ManualPriceOracle
 /// @notice ETH/USD and elizaOS/USD prices pushed by an off-chain updater, with sanity bounds and a
 ///         per-update deviation limit. Our own implementation of the interface deployed on Jeju
-///         (docs: /work/shared/spec/jeju-oracle.md, "The contract").
+///         (same signatures, constants, errors, events and behaviour; see docs/architecture.md).
 /// @dev Prices are USD with 8 decimals (Chainlink format): 300000000000 = $3,000.00.
 contract ManualPriceOracle is Ownable {
     /// @notice Data older than this (seconds) is reported as not fresh.
