@@ -56,7 +56,12 @@ contract ManualPriceOracle is Ownable {
 
     /// @notice Regular update by the updater or the owner: bounds, then deviation (unless the data is
     ///         older than one day).
-    function updatePrices(uint256 newEthPrice, uint256 newElizaPrice) external {
+    function updatePrices(uint256 newEthPrice, uint256 newElizaPrice) external virtual {
+        _updatePrices(newEthPrice, newElizaPrice);
+    }
+
+    /// @dev The regular update's checks and write, shared with variants that add their own checks.
+    function _updatePrices(uint256 newEthPrice, uint256 newElizaPrice) internal {
         if (msg.sender != priceUpdater && msg.sender != owner()) revert NotAuthorized();
         _checkBounds(newEthPrice, newElizaPrice);
         // "Older than 1 day" is strict: at exactly 1 day of age the deviation check still applies.
