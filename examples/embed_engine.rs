@@ -77,19 +77,14 @@ impl Submitter for MemoryTarget {
         })
     }
 
-    async fn simulate(&self, _update: &PriceUpdate) -> Result<(), SubmitError> {
+    async fn simulate(&self, _update: &PriceUpdate, _fence: &Fence) -> Result<(), SubmitError> {
         Ok(())
     }
 
     async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
         fence.check()?;
         let nonce = self.sent.fetch_add(1, Ordering::Relaxed) as u64;
-        Ok(PendingUpdate {
-            tx_hash: B256::with_last_byte(nonce as u8),
-            nonce,
-            update: update.clone(),
-            sent_at: SystemTime::now(),
-        })
+        Ok(PendingUpdate::new(B256::with_last_byte(nonce as u8), nonce, update.clone()))
     }
 
     async fn wait(&self, pending: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {

@@ -47,7 +47,8 @@ pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
         .oracle(config.oracle_address)
         .signer(config.updater_key.signer().clone())
         .fee_multiplier_permille(config.gas_price_multiplier_permille)
-        .receipt_timeout(config.receipt_timeout)
+        .stuck_after(config.stuck_after)
+        .stuck_blocks(config.stuck_blocks)
         .connect()
         .await?;
 
@@ -71,5 +72,6 @@ pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
         .policy(config.policy.clone())
         .interval(config.update_interval)
         .retries(config.max_retries as usize, config.retry_delay)
+        .receipt_timeout(config.receipt_timeout)
         .build()?)
 }

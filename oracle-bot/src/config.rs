@@ -5,7 +5,7 @@ use std::{collections::HashMap, fmt, time::Duration};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use oracle_core::{
-    GWEI, Policy, Price, U256,
+    Policy, Price,
     evm::{RpcUrl, parse_private_key},
 };
 use zeroize::Zeroizing;
@@ -105,8 +105,14 @@ pub struct BotConfig {
     pub gas_price_multiplier_permille: u64,
     /// Per-request RPC timeout (`RPC_TIMEOUT_MS`, default 10000).
     pub rpc_timeout: Duration,
-    /// How long to wait for a receipt (`RECEIPT_TIMEOUT_S`, default 120).
+    /// How long one update may take from broadcast to receipt, replacements included
+    /// (`RECEIPT_TIMEOUT_S`, default 120).
     pub receipt_timeout: Duration,
+    /// A sent transaction is stuck when not mined this long after sending (`STUCK_AFTER_S`,
+    /// default 30) ...
+    pub stuck_after: Duration,
+    /// ... or after this many blocks (`STUCK_AFTER_BLOCKS`, default 3); then it is replaced.
+    pub stuck_blocks: u64,
     /// Whether leader election is on (`LEADER_ELECTION_ENABLED`, on only when `true`).
     pub leader_election_enabled: bool,
     /// Whether `/health` and `/metrics` are served (`ENABLE_HEALTH_CHECK`, on unless `false`).
@@ -269,6 +275,16 @@ impl BotConfig {
         let gas_cap = v.decimal("MAX_GAS_PRICE_GWEI", "100", 9, "a gas price in gwei, e.g. 100 or 0.5")?;
         let multiplier =
             v.decimal("GAS_PRICE_MULTIPLIER", "1.2", 3, "a multiplier with at most 3 decimals, e.g. 1.2")?;
+        let low_balance = v.decimal("LOW_BALANCE_ETH", "0.01", 18, "an amount of ETH, e.g. 0.01")?;
+        let min_balance = v.decimal("MIN_BALANCE_ETH", "0.001", 18, "an amount of ETH, e.g. 0.001")?;
+        if low_balance.mantissa() < min_balance.mantissa() {
+            return Err(ConfigError::Invalid {
+                var: "LOW_BALANCE_ETH",
+                reason: format!(
+                    "the warning level ({low_balance}) must not be below MIN_BALANCE_ETH ({min_balance})"
+                ),
+            });
+        }
         let to_u64 = |var: &'static str, p: Price| -> Result<u64, ConfigError> {
             u64::try_from(p.mantissa()).map_err(|_| ConfigError::Invalid { var, reason: "too large".into() })
         };
@@ -301,7 +317,8 @@ impl BotConfig {
             .min_interval(min_interval)
             .heartbeat(heartbeat)
             .max_fee_per_gas(to_u128("MAX_GAS_PRICE_GWEI", gas_cap)?)
-            .min_balance_wei(U256::from(GWEI) * U256::from(1_000_000u64))
+            .min_balance_wei(min_balance.mantissa())
+            .low_balance_wei(low_balance.mantissa())
             .build()
             .map_err(|e| ConfigError::Invalid { var: "the update policy", reason: e.to_string() })?;
         let gas_price_multiplier_permille = to_u64("GAS_PRICE_MULTIPLIER", multiplier)?;
@@ -317,6 +334,10 @@ impl BotConfig {
         positive("RPC_TIMEOUT_MS", rpc_timeout.is_zero())?;
         let receipt_timeout = v.duration("RECEIPT_TIMEOUT_S", 120, false)?;
         positive("RECEIPT_TIMEOUT_S", receipt_timeout.is_zero())?;
+        let stuck_after = v.duration("STUCK_AFTER_S", 30, false)?;
+        positive("STUCK_AFTER_S", stuck_after.is_zero())?;
+        let stuck_blocks: u64 = v.parse("STUCK_AFTER_BLOCKS", 3, "a whole number of blocks")?;
+        positive("STUCK_AFTER_BLOCKS", stuck_blocks == 0)?;
         let chainlink_max_age = v.duration("CHAINLINK_MAX_AGE_S", 3600, false)?;
         positive("CHAINLINK_MAX_AGE_S", chainlink_max_age.is_zero())?;
 
@@ -335,6 +356,8 @@ impl BotConfig {
             gas_price_multiplier_permille,
             rpc_timeout,
             receipt_timeout,
+            stuck_after,
+            stuck_blocks,
             leader_election_enabled: v.get("LEADER_ELECTION_ENABLED").as_deref() == Some("true"),
             enable_health_check: v.get("ENABLE_HEALTH_CHECK").as_deref() != Some("false"),
             health_check_port: v.parse("HEALTH_CHECK_PORT", 3000, "a TCP port (0-65535)")?,

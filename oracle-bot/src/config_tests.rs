@@ -1,6 +1,7 @@
 //! Configuration: defaults, required variables, malformed values, and secrets kept out of output.
 
 use super::*;
+use oracle_core::{GWEI, U256};
 
 const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 

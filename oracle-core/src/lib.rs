@@ -40,7 +40,7 @@
 //!             deviation_rule: None, fee: None, balance_wei: None, block: None, chain_time: None,
 //!         })
 //!     }
-//!     async fn simulate(&self, _: &PriceUpdate) -> Result<(), SubmitError> {
+//!     async fn simulate(&self, _: &PriceUpdate, _: &Fence) -> Result<(), SubmitError> {
 //!         Err(Rejection::NotAuthorized.into())
 //!     }
 //!     async fn send(&self, _: &PriceUpdate, _: &Fence) -> Result<PendingUpdate, SubmitError> {

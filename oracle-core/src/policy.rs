@@ -39,6 +39,7 @@ pub struct Policy {
     review_threshold_bps: u64,
     max_fee_per_gas: u128,
     min_balance_wei: U256,
+    low_balance_wei: U256,
 }
 
 impl Default for Policy {
@@ -53,6 +54,8 @@ impl Default for Policy {
             max_fee_per_gas: 100 * GWEI,
             // 0.001 ETH: the old bot's "critical, no submission" level.
             min_balance_wei: U256::from(1_000_000_000_000_000u128),
+            // 0.01 ETH: the old bot's "low balance" warning level.
+            low_balance_wei: U256::from(10_000_000_000_000_000u128),
         }
     }
 }
@@ -88,9 +91,14 @@ impl Policy {
         self.max_fee_per_gas
     }
 
-    /// Never submit with a balance below this, in wei (default 0.001 ETH).
+    /// Never submit with a balance below this, in wei (default 0.001 ETH); alert critical.
     pub fn min_balance_wei(&self) -> U256 {
         self.min_balance_wei
+    }
+
+    /// Warn when the balance is below this, in wei (default 0.01 ETH).
+    pub fn low_balance_wei(&self) -> U256 {
+        self.low_balance_wei
     }
 }
 
@@ -135,6 +143,12 @@ impl PolicyBuilder {
         self
     }
 
+    /// See [`Policy::low_balance_wei`].
+    pub fn low_balance_wei(mut self, wei: U256) -> Self {
+        self.0.low_balance_wei = wei;
+        self
+    }
+
     /// Validates and returns the policy.
     pub fn build(self) -> Result<Policy, PolicyError> {
         let p = self.0;
@@ -149,6 +163,11 @@ impl PolicyBuilder {
                 "the minimum interval ({:?}) must not exceed the heartbeat ({:?})",
                 p.min_interval, p.heartbeat
             )));
+        }
+        if p.low_balance_wei < p.min_balance_wei {
+            return Err(PolicyError(
+                "the low-balance warning level must not be below the minimum balance".into(),
+            ));
         }
         if p.max_fee_per_gas == 0 {
             return Err(PolicyError("the gas price cap must be above 0".into()));
@@ -264,6 +283,14 @@ pub enum SkipReason {
         cap_wei: u128,
         /// The age of the stored data, so an alert can say how close it is to going stale.
         age: Duration,
+        /// Whether the data is at the heartbeat age: skipping now lets the price go stale.
+        stale_soon: bool,
+    },
+    /// The nonce of a sent update was used by a transaction that is not this bot's (another bot
+    /// or an operator with the same key landed something first).
+    LandedElsewhere {
+        /// The nonce.
+        nonce: u64,
     },
 }
 
@@ -281,6 +308,7 @@ impl SkipReason {
             Self::ExceedsTargetDeviation { .. } => "exceeds_target_deviation",
             Self::BalanceTooLow { .. } => "balance_too_low",
             Self::GasTooHigh { .. } => "gas_too_high",
+            Self::LandedElsewhere { .. } => "landed_elsewhere",
         }
     }
 
@@ -299,13 +327,21 @@ impl SkipReason {
             Self::WithinThreshold { .. } => 4,
             Self::BalanceTooLow { .. } => 5,
             Self::GasTooHigh { .. } => 6,
+            // Found after sending: proves nothing about the checks.
+            Self::LandedElsewhere { .. } => 0,
         }
     }
 
     /// Whether this skip means something is wrong (and is worth an alert), as opposed to a normal
     /// quiet tick.
     pub fn is_problem(&self) -> bool {
-        !matches!(self, Self::NotLeader { .. } | Self::TooSoon { .. } | Self::WithinThreshold { .. })
+        !matches!(
+            self,
+            Self::NotLeader { .. }
+                | Self::TooSoon { .. }
+                | Self::WithinThreshold { .. }
+                | Self::LandedElsewhere { .. }
+        )
     }
 }
 
@@ -340,11 +376,15 @@ impl std::fmt::Display for SkipReason {
             Self::BalanceTooLow { balance_wei, min_wei } => {
                 write!(f, "wallet balance {balance_wei} wei is below the minimum {min_wei} wei")
             }
-            Self::GasTooHigh { asked_wei, cap_wei, age } => write!(
+            Self::GasTooHigh { asked_wei, cap_wei, age, stale_soon } => write!(
                 f,
-                "gas price {asked_wei} wei is above the cap {cap_wei} wei; data is {}s old",
-                age.as_secs()
+                "gas price {asked_wei} wei is above the cap {cap_wei} wei; data is {}s old{}",
+                age.as_secs(),
+                if *stale_soon { " and about to go stale" } else { "" }
             ),
+            Self::LandedElsewhere { nonce } => {
+                write!(f, "nonce {nonce} was used by another sender's transaction")
+            }
         }
     }
 }
@@ -462,6 +502,7 @@ pub fn decide(
             asked_wei: fee.price_per_gas,
             cap_wei: policy.max_fee_per_gas,
             age,
+            stale_soon: age >= policy.heartbeat,
         });
     }
 

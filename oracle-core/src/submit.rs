@@ -109,14 +109,44 @@ impl PriceUpdate {
 /// An update that was broadcast and is not yet known to be mined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingUpdate {
-    /// The transaction's hash.
+    /// The latest transaction sent for this nonce.
     pub tx_hash: B256,
-    /// The sender's nonce it used.
+    /// Earlier transactions for the same nonce that it replaced; any of them may still be mined.
+    pub replaced: Vec<B256>,
+    /// The sender's nonce.
     pub nonce: u64,
-    /// The update it carries.
+    /// The update the latest transaction carries.
     pub update: PriceUpdate,
-    /// When it was broadcast.
+    /// The max fee per gas of the latest transaction, in wei.
+    pub max_fee_per_gas: u128,
+    /// The priority fee per gas of the latest transaction, in wei.
+    pub max_priority_fee_per_gas: u128,
+    /// When the first transaction for this nonce was broadcast.
+    pub first_sent_at: SystemTime,
+    /// When the latest one was broadcast.
     pub sent_at: SystemTime,
+}
+
+impl PendingUpdate {
+    /// A pending update for a first transaction, for submitters without fee markets.
+    pub fn new(tx_hash: B256, nonce: u64, update: PriceUpdate) -> Self {
+        let now = SystemTime::now();
+        Self {
+            tx_hash,
+            replaced: Vec::new(),
+            nonce,
+            update,
+            max_fee_per_gas: 0,
+            max_priority_fee_per_gas: 0,
+            first_sent_at: now,
+            sent_at: now,
+        }
+    }
+
+    /// Every transaction hash sent for this nonce, newest first.
+    pub fn hashes(&self) -> impl Iterator<Item = &B256> {
+        std::iter::once(&self.tx_hash).chain(self.replaced.iter().rev())
+    }
 }
 
 /// What became of a sent update.
@@ -124,7 +154,7 @@ pub struct PendingUpdate {
 pub enum UpdateOutcome {
     /// Mined and succeeded.
     Mined {
-        /// The transaction.
+        /// The transaction (one of the pending update's hashes).
         tx_hash: B256,
         /// Its block.
         block: u64,
@@ -139,6 +169,17 @@ pub enum UpdateOutcome {
         tx_hash: B256,
         /// Its block.
         block: u64,
+    },
+    /// Not mined within the submitter's stuck threshold: replace it, or keep waiting.
+    Stuck {
+        /// How long since the first transaction for this nonce was sent.
+        waited: Duration,
+    },
+    /// The nonce was used by a transaction that is none of ours (another bot or an operator
+    /// with the same key): someone else landed something; ours can never be mined.
+    LandedElsewhere {
+        /// The nonce.
+        nonce: u64,
     },
 }
 
@@ -164,6 +205,18 @@ pub enum Rejection {
     /// The zero address was given where an account is required.
     #[error("InvalidAddress: the zero address is not allowed")]
     InvalidAddress,
+    /// A fenced update carried a lower token than one the target already accepted: a newer
+    /// leader has written since.
+    #[error("StaleFencingToken({token}, highest {highest}): a newer leader has updated the oracle")]
+    StaleFencingToken {
+        /// The token sent.
+        token: u64,
+        /// The highest token the target has accepted.
+        highest: u64,
+    },
+    /// The unfenced update was sent to a fenced target.
+    #[error("FencingTokenRequired: the oracle only accepts fenced updates")]
+    FencingTokenRequired,
     /// The function does not exist on the target.
     #[error("the contract has no function {function}")]
     MissingFunction {
@@ -179,6 +232,23 @@ pub enum Rejection {
 }
 
 /// Why reading the target or landing an update failed.
+///
+/// Each variant has one action, applied in one place (the engine):
+///
+/// | variant | meaning | action |
+/// |---|---|---|
+/// | `Rejected` | execution reverted (decoded custom error) | nothing sent; alert |
+/// | `FeeAboveCap` | the network or a needed bump asks more than the cap | skip or stop bumping; alert |
+/// | `NonceTooLow` | the nonce was already used | re-read the nonce; check what landed |
+/// | `ReplacementUnderpriced` | a transaction at this nonce pays more | bump further, within the cap |
+/// | `AlreadyKnown` | this exact transaction is already in the pool | treat as sent; wait |
+/// | `InsufficientFunds` | the wallet cannot pay | no send; critical alert |
+/// | `FeeCapBelowBaseFee` | the max fee is under the base fee | re-estimate next time |
+/// | `LeaseLost` | leadership ran out before broadcasting | nothing sent |
+/// | `Timeout` | a wait ran past its limit | keep tracking the nonce next tick |
+/// | `Unreachable` | transport failure | retry reads; next tick for sends |
+/// | `InvalidResponse` | garbage from the node | as unreachable |
+/// | `Refused` | any other node refusal | fail the tick; alert |
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubmitError {
@@ -188,16 +258,38 @@ pub enum SubmitError {
     /// The network asks more per gas than the cap.
     #[error("the network asks {asked_wei} wei/gas, above the cap of {cap_wei} wei/gas")]
     FeeAboveCap {
-        /// What the network asks.
+        /// What the network (or a replacement) needs.
         asked_wei: u128,
         /// The cap.
         cap_wei: u128,
     },
+    /// The node says the nonce was already used.
+    #[error("nonce too low: {message}")]
+    NonceTooLow {
+        /// The node's message.
+        message: String,
+    },
+    /// The node refuses a replacement that does not pay enough more than the transaction it
+    /// would replace.
+    #[error("replacement transaction underpriced: {message}")]
+    ReplacementUnderpriced {
+        /// The node's message.
+        message: String,
+    },
+    /// The node already has this exact transaction.
+    #[error("transaction already known to the node")]
+    AlreadyKnown,
     /// The wallet cannot pay for the transaction.
-    #[error("insufficient funds: balance {balance_wei} wei")]
+    #[error("insufficient funds: {message}")]
     InsufficientFunds {
-        /// The wallet balance.
-        balance_wei: U256,
+        /// The node's message.
+        message: String,
+    },
+    /// The transaction's max fee is below the block's base fee.
+    #[error("max fee per gas below the base fee: {message}")]
+    FeeCapBelowBaseFee {
+        /// The node's message.
+        message: String,
     },
     /// Leadership ran out before the update could be sent; nothing was broadcast.
     #[error(transparent)]
@@ -222,7 +314,7 @@ pub enum SubmitError {
         /// What was wrong.
         reason: String,
     },
-    /// The node refused the transaction (nonce, fee or pool errors).
+    /// The node refused the transaction for another reason.
     #[error("the node refused the transaction: {reason}")]
     Refused {
         /// The node's message.
@@ -234,7 +326,39 @@ impl SubmitError {
     /// Whether this failure means the target chain could not be reached (as opposed to the
     /// update being wrong), which is what health-gated leadership counts.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::Unreachable { .. } | Self::Timeout { .. })
+        matches!(self, Self::Unreachable { .. } | Self::Timeout { .. } | Self::InvalidResponse { .. })
+    }
+
+    /// Classifies a node's refusal of a transaction by its message, for the strings geth,
+    /// reth, anvil and their derivatives return. Unknown messages become [`SubmitError::Refused`].
+    pub fn from_node_message(message: &str) -> Self {
+        let m = message.to_ascii_lowercase();
+        let message = message.to_owned();
+        if m.contains("nonce too low") || m.contains("nonce has already been used") || m.contains("oldnonce")
+        {
+            Self::NonceTooLow { message }
+        } else if m.contains("replacement transaction underpriced")
+            || m.contains("replacement underpriced")
+            || m.contains("could not replace existing tx")
+        {
+            Self::ReplacementUnderpriced { message }
+        } else if m.contains("already known")
+            || m.contains("already imported")
+            || m.contains("known transaction")
+            || m.contains("alreadyknown")
+        {
+            Self::AlreadyKnown
+        } else if m.contains("insufficient funds") {
+            Self::InsufficientFunds { message }
+        } else if m.contains("less than block base fee")
+            || m.contains("fee cap less than block base fee")
+            || m.contains("feecaptoolow")
+            || m.contains("max fee per gas less than")
+        {
+            Self::FeeCapBelowBaseFee { message }
+        } else {
+            Self::Refused { reason: message }
+        }
     }
 }
 
@@ -252,19 +376,70 @@ pub trait Submitter: Send + Sync {
     /// Reads the stored prices, bounds, fees and balance.
     async fn read_state(&self) -> Result<OnChainState, SubmitError>;
 
-    /// Runs the update without sending it; fails with the decoded [`Rejection`] if it would revert.
-    async fn simulate(&self, update: &PriceUpdate) -> Result<(), SubmitError>;
+    /// Runs the update (as `fence`'s holder would send it) without sending it; fails with the
+    /// decoded [`Rejection`] if it would revert.
+    async fn simulate(&self, update: &PriceUpdate, fence: &Fence) -> Result<(), SubmitError>;
 
     /// Signs and broadcasts the update, carrying `fence`'s token where the target takes one.
     async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError>;
 
-    /// Follows a sent update until it is mined or the submitter's wait limit passes.
+    /// Follows a sent update until it is mined, found stuck, or its nonce is used by someone
+    /// else. Returns [`UpdateOutcome::Stuck`] so the engine can decide on a replacement.
     async fn wait(&self, pending: &PendingUpdate) -> Result<UpdateOutcome, SubmitError>;
+
+    /// Replaces a stuck update at the same nonce with `update` (fresh prices) and higher fees.
+    /// Fails with [`SubmitError::FeeAboveCap`] when the smallest accepted bump would pass the
+    /// update's fee cap. The default refuses: targets without a mempool have nothing to replace.
+    async fn replace(
+        &self,
+        pending: &PendingUpdate,
+        update: &PriceUpdate,
+        fence: &Fence,
+    ) -> Result<PendingUpdate, SubmitError> {
+        let _ = (pending, update, fence);
+        Err(SubmitError::Refused { reason: format!("{} cannot replace transactions", self.name()) })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Refusal messages as nodes return them: anvil's (recorded from anvil 1.7.1) and geth's.
+    #[test]
+    fn node_messages_are_classified() {
+        let cases: &[(&str, &str)] = &[
+            ("nonce too low", "nonce"),
+            ("nonce too low: next nonce 5, tx nonce 4", "nonce"),
+            ("replacement transaction underpriced", "replacement"),
+            ("already known", "known"),
+            ("transaction already imported", "known"),
+            (
+                "insufficient funds for gas * price + value: balance 0, tx cost 38644000, overshot 38644000",
+                "funds",
+            ),
+            ("Insufficient funds for gas * price + value", "funds"),
+            (
+                "max fee per gas less than block base fee: address 0xabc, maxFeePerGas: 1, baseFee: 7",
+                "basefee",
+            ),
+            ("max fee per gas less than block base fee", "basefee"),
+            ("intrinsic gas too low", "other"),
+        ];
+        for (message, kind) in cases {
+            let got = SubmitError::from_node_message(message);
+            let ok = match (*kind, &got) {
+                ("nonce", SubmitError::NonceTooLow { .. }) => true,
+                ("replacement", SubmitError::ReplacementUnderpriced { .. }) => true,
+                ("known", SubmitError::AlreadyKnown) => true,
+                ("funds", SubmitError::InsufficientFunds { .. }) => true,
+                ("basefee", SubmitError::FeeCapBelowBaseFee { .. }) => true,
+                ("other", SubmitError::Refused { .. }) => true,
+                _ => false,
+            };
+            assert!(ok, "{message:?} classified as {got:?}");
+        }
+    }
 
     #[test]
     fn deviation_rule_matches_the_contract() {

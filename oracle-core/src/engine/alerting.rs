@@ -6,10 +6,14 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::Mutex;
 
 use super::report::{TickFailure, TickOutcome};
-use crate::{Alert, Alerter, Severity, SkipReason};
+use crate::{Alert, Alerter, Policy, Severity, SkipReason, U256};
 
 /// Keys of conditions that clear by themselves when a later tick does not see them.
 const KEY_UPDATE_FAILED: &str = "update-failed";
+/// The balance is below the low (warning) level.
+const KEY_BALANCE_LOW: &str = "balance-low";
+/// The balance is below the minimum: nothing is sent.
+const KEY_BALANCE_CRITICAL: &str = "balance-critical";
 
 /// Sends alerts on condition changes to every configured alerter.
 pub(super) struct AlertFanout {
@@ -40,6 +44,7 @@ impl AlertFanout {
         };
         let cleared: Vec<String> = active
             .iter()
+            .filter(|(key, _)| is_outcome_key(key))
             .filter(|(key, (_, stage))| !raised.iter().any(|(a, _)| &a.key == *key) && resolved(*stage))
             .map(|(key, _)| key.clone())
             .collect();
@@ -69,6 +74,70 @@ impl AlertFanout {
         }
     }
 
+    /// Raises a condition the engine tracks itself (not derived from a tick's outcome): sent
+    /// once, until [`AlertFanout::resolve`].
+    pub(super) async fn raise(&self, alert: Alert) {
+        let mut active = self.active.lock().await;
+        if active.contains_key(&alert.key) {
+            return;
+        }
+        active.insert(alert.key.clone(), (alert.title.clone(), None));
+        drop(active);
+        self.send(&alert).await;
+    }
+
+    /// Resolves a condition raised with [`AlertFanout::raise`], with one recovery message.
+    pub(super) async fn resolve(&self, bot_id: &str, key: &str) {
+        let removed = self.active.lock().await.remove(key);
+        if let Some((title, _)) = removed {
+            let alert = Alert::new(
+                Severity::Info,
+                key,
+                format!("Resolved: {title}"),
+                format!("Bot {bot_id}: the condition \"{title}\" no longer holds."),
+            );
+            self.send(&alert).await;
+        }
+    }
+
+    /// The wallet balance conditions, checked on every leader tick: a warning below the low
+    /// level, a critical alert below the minimum (where nothing is sent), each once.
+    pub(super) async fn observe_balance(&self, bot_id: &str, balance: Option<U256>, policy: &Policy) {
+        let Some(balance) = balance else { return };
+        let eth =
+            |wei: U256| crate::Price::new(wei, 18).map(|p| p.to_string()).unwrap_or_else(|_| wei.to_string());
+        if balance < policy.low_balance_wei() {
+            self.raise(Alert::new(
+                Severity::Warning,
+                KEY_BALANCE_LOW,
+                "Updater wallet balance low",
+                format!(
+                    "Bot {bot_id}: balance {} ETH is below {} ETH; top it up.",
+                    eth(balance),
+                    eth(policy.low_balance_wei())
+                ),
+            ))
+            .await;
+        } else {
+            self.resolve(bot_id, KEY_BALANCE_LOW).await;
+        }
+        if balance < policy.min_balance_wei() {
+            self.raise(Alert::new(
+                Severity::Critical,
+                KEY_BALANCE_CRITICAL,
+                "Updater wallet balance critically low: updates stopped",
+                format!(
+                    "Bot {bot_id}: balance {} ETH is below {} ETH; no update is sent until it is topped up.",
+                    eth(balance),
+                    eth(policy.min_balance_wei())
+                ),
+            ))
+            .await;
+        } else {
+            self.resolve(bot_id, KEY_BALANCE_CRITICAL).await;
+        }
+    }
+
     /// Sends one alert to every alerter; a failing channel is logged, never fatal.
     pub(super) async fn send(&self, alert: &Alert) {
         for alerter in &self.alerters {
@@ -81,6 +150,12 @@ impl AlertFanout {
             }
         }
     }
+}
+
+/// Whether a key belongs to a condition derived from tick outcomes (as opposed to one the engine
+/// raises and resolves itself).
+fn is_outcome_key(key: &str) -> bool {
+    key == KEY_UPDATE_FAILED || key.starts_with("skip:")
 }
 
 /// The alert conditions one outcome shows, each with the stage of its check when it is a skip.
@@ -134,16 +209,13 @@ fn skip_alert(bot_id: &str, reason: &SkipReason) -> Option<Alert> {
                 format_bps(*move_bps)
             ),
         ),
-        SkipReason::BalanceTooLow { balance_wei, min_wei } => (
-            Severity::Critical,
-            "Updater wallet balance critically low".to_owned(),
-            format!(
-                "Balance {balance_wei} wei is below {min_wei} wei: no updates are sent until it is topped up."
-            ),
-        ),
-        SkipReason::GasTooHigh { asked_wei, cap_wei, age } => (
-            Severity::Warning,
-            "Gas price above the cap".to_owned(),
+        SkipReason::GasTooHigh { asked_wei, cap_wei, age, stale_soon } => (
+            if *stale_soon { Severity::Error } else { Severity::Warning },
+            if *stale_soon {
+                "Gas price above the cap while the price is about to go stale".to_owned()
+            } else {
+                "Gas price above the cap".to_owned()
+            },
             format!(
                 "The network asks {asked_wei} wei/gas, above the cap of {cap_wei} wei/gas; \
                  the on-chain prices are {}s old.",
@@ -165,7 +237,12 @@ fn skip_alert(bot_id: &str, reason: &SkipReason) -> Option<Alert> {
             format!("{feed} price cannot be represented"),
             format!("{error}; nothing was sent."),
         ),
-        SkipReason::NotLeader { .. } | SkipReason::TooSoon { .. } | SkipReason::WithinThreshold { .. } => {
+        // The balance has conditions of its own, checked every tick (`observe_balance`).
+        SkipReason::BalanceTooLow { .. }
+        | SkipReason::LandedElsewhere { .. }
+        | SkipReason::NotLeader { .. }
+        | SkipReason::TooSoon { .. }
+        | SkipReason::WithinThreshold { .. } => {
             return None;
         }
     };
@@ -201,29 +278,34 @@ mod tests {
     async fn conditions_alert_once_and_recover_once() {
         let rec = Arc::new(Recorder::default());
         let fanout = AlertFanout::new(vec![rec.clone()], Duration::from_secs(1));
-        let low = TickOutcome::Skipped(SkipReason::BalanceTooLow {
-            balance_wei: alloy_primitives::U256::from(1u8),
-            min_wei: alloy_primitives::U256::from(2u8),
+        let low = TickOutcome::Skipped(SkipReason::ExceedsTargetDeviation {
+            feed: crate::FeedId::ETH_USD,
+            move_bps: 6_000,
+            limit_pct: 50,
         });
         for _ in 0..3 {
             fanout.observe("b", &low).await;
         }
         fanout.observe("b", &TickOutcome::Follower { leader: None }).await;
-        // A quiet tick stops before the balance check: it proves nothing about the balance.
+        // A quiet tick stops before the deviation check: it proves nothing about it.
         let quiet = TickOutcome::Skipped(SkipReason::TooSoon {
             age: Duration::ZERO,
             min_interval: Duration::from_secs(60),
         });
         fanout.observe("b", &quiet).await;
         assert_eq!(rec.0.lock().unwrap().len(), 1, "no recovery from a tick that did not check");
-        // A gas skip comes after the balance check: the balance is fine now.
-        let gas =
-            TickOutcome::Skipped(SkipReason::GasTooHigh { asked_wei: 2, cap_wei: 1, age: Duration::ZERO });
+        // A gas skip comes after the deviation check: the move is acceptable now.
+        let gas = TickOutcome::Skipped(SkipReason::GasTooHigh {
+            asked_wei: 2,
+            cap_wei: 1,
+            age: Duration::ZERO,
+            stale_soon: false,
+        });
         fanout.observe("b", &gas).await;
         fanout.observe("b", &gas).await;
         let sent = rec.0.lock().unwrap().clone();
         assert_eq!(sent.len(), 3, "{sent:?}");
-        assert_eq!(sent[0].severity, Severity::Critical);
+        assert_eq!(sent[0].severity, Severity::Error);
         assert_eq!(sent[1].severity, Severity::Info);
         assert_eq!(sent[0].key, sent[1].key);
         assert!(sent[1].title.starts_with("Resolved"));
@@ -238,5 +320,47 @@ mod tests {
     fn bps_format() {
         assert_eq!(format_bps(1234), "12.34%");
         assert_eq!(format_bps(5), "0.05%");
+    }
+}
+
+#[cfg(test)]
+mod balance_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<Alert>>);
+
+    #[async_trait::async_trait]
+    impl Alerter for Recorder {
+        fn name(&self) -> &str {
+            "recorder"
+        }
+        async fn send(&self, alert: &Alert) -> Result<(), crate::AlertError> {
+            self.0.lock().unwrap().push(alert.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn balance_alerts_fire_once_each_and_recover() {
+        let rec = Arc::new(Recorder::default());
+        let fanout = AlertFanout::new(vec![rec.clone()], Duration::from_secs(1));
+        let policy = Policy::default();
+        let milli = |m: u64| Some(U256::from(m) * U256::from(1_000_000_000_000_000u64));
+        for balance in [milli(5), milli(5), U256::from(1u8).into(), Some(U256::ZERO), milli(20), milli(20)] {
+            fanout.observe_balance("b", balance, &policy).await;
+        }
+        let sent: Vec<(Severity, String)> =
+            rec.0.lock().unwrap().iter().map(|a| (a.severity, a.key.clone())).collect();
+        assert_eq!(
+            sent,
+            vec![
+                (Severity::Warning, KEY_BALANCE_LOW.to_owned()),
+                (Severity::Critical, KEY_BALANCE_CRITICAL.to_owned()),
+                (Severity::Info, KEY_BALANCE_LOW.to_owned()),
+                (Severity::Info, KEY_BALANCE_CRITICAL.to_owned()),
+            ]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! until cancelled.
 
 mod alerting;
+mod landing;
 pub mod metrics;
 mod report;
 
@@ -20,7 +21,7 @@ pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickRepor
 use self::{alerting::AlertFanout, metrics as m};
 use crate::{
     Alerter, Decision, FeedId, Fence, LeaderElector, Leadership, Lease, LeaseLost, Observation, OnChainState,
-    Policy, PriceSource, SourceError, SubmitError, Submitter, UpdateOutcome, decide,
+    PendingUpdate, Policy, PriceSource, SourceError, SubmitError, SubmitPlan, Submitter, decide,
 };
 
 /// Why an engine could not be built.
@@ -67,6 +68,7 @@ pub struct EngineBuilder {
     lease_margin: Option<Duration>,
     step_timeout: Option<Duration>,
     retries: Option<(usize, Duration)>,
+    receipt_timeout: Option<Duration>,
 }
 
 impl EngineBuilder {
@@ -126,6 +128,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How long one update may take from broadcast to receipt, replacements included, before the
+    /// tick gives up (the update is still followed by the next tick) (default 120 s).
+    pub fn receipt_timeout(mut self, timeout: Duration) -> Self {
+        self.receipt_timeout = Some(timeout);
+        self
+    }
+
     /// Validates and builds the engine.
     pub fn build(self) -> Result<Engine, EngineError> {
         let elector = self.elector.ok_or(EngineError::Missing("a leader elector"))?;
@@ -160,6 +169,8 @@ impl EngineBuilder {
             lease_margin: self.lease_margin.unwrap_or(Duration::from_secs(2)),
             step_timeout,
             retries: self.retries.unwrap_or((3, Duration::from_secs(5))),
+            receipt_timeout: self.receipt_timeout.unwrap_or(Duration::from_secs(120)),
+            outstanding: Mutex::new(None),
             status,
             tick_lock: Mutex::new(()),
         })
@@ -178,6 +189,9 @@ pub struct Engine {
     lease_margin: Duration,
     step_timeout: Duration,
     retries: (usize, Duration),
+    receipt_timeout: Duration,
+    /// An update sent by an earlier tick and not yet resolved, with the plan it came from.
+    outstanding: Mutex<Option<(PendingUpdate, SubmitPlan)>>,
     status: watch::Sender<EngineStatus>,
     /// Ticks never overlap, even when an embedder calls `tick` while `run` is going.
     tick_lock: Mutex<()>,
@@ -293,54 +307,24 @@ impl Engine {
         };
         seen.state = Some(state.clone());
 
+        self.alerts.observe_balance(&self.bot_id, state.balance_wei, &self.policy).await;
+
+        // An update still in flight from an earlier tick is followed before anything new is sent.
+        let outstanding = self.outstanding.lock().await.take();
+        if let Some((pending, plan)) = outstanding {
+            tracing::info!(bot_id = %self.bot_id, nonce = pending.nonce, tx_hash = %pending.tx_hash, "following the update still in flight");
+            return self.follow(pending, &fence, plan).await;
+        }
+
         let observations = match self.fetch_all(&state).await {
             Ok(obs) => obs,
             Err(failure) => return TickOutcome::Failed(failure),
         };
-
-        // The update is mined no earlier than either clock says: an idle chain's latest block lags the
-        // host, and a test chain may run ahead of it.
-        let host_now = SystemTime::now();
-        let now = state.chain_time.map_or(host_now, |chain| chain.max(host_now));
-        let plan = match decide(&state, &observations, &self.policy, now) {
+        let plan = match decide(&state, &observations, &self.policy, Self::decision_time(&state)) {
             Decision::Skip(reason) => return TickOutcome::Skipped(reason),
             Decision::Submit(plan) => plan,
         };
-
-        // Leadership is re-checked before each step that acts; the submitter checks it again
-        // right before signing and right before broadcasting.
-        if let Err(lost) = fence.check() {
-            return TickOutcome::Failed(lost.into());
-        }
-        if let Err(e) = self.submitter.simulate(&plan.update).await {
-            return TickOutcome::Failed(TickFailure::Simulation(e));
-        }
-        if let Err(lost) = fence.check() {
-            return TickOutcome::Failed(lost.into());
-        }
-        let pending = match self.submitter.send(&plan.update, &fence).await {
-            Ok(p) => p,
-            Err(SubmitError::LeaseLost(lost)) => return TickOutcome::Failed(lost.into()),
-            Err(e) => return TickOutcome::Failed(TickFailure::Send(e)),
-        };
-        tracing::info!(bot_id = %self.bot_id, tx_hash = %pending.tx_hash, nonce = pending.nonce, "update sent, waiting for receipt");
-        match self.submitter.wait(&pending).await {
-            Ok(UpdateOutcome::Mined { tx_hash, block, gas_used, effective_gas_price }) => {
-                TickOutcome::Submitted(Box::new(Landed {
-                    tx_hash,
-                    block,
-                    gas_used,
-                    effective_gas_price,
-                    prices: plan.update.prices,
-                    reasons: plan.reasons,
-                    review: plan.review,
-                }))
-            }
-            Ok(UpdateOutcome::Reverted { tx_hash, block }) => {
-                TickOutcome::Failed(TickFailure::Reverted { tx_hash, block })
-            }
-            Err(e) => TickOutcome::Failed(TickFailure::Wait(e)),
-        }
+        self.land(&observations, plan, &fence).await
     }
 
     /// Fetches every feed the target stores, concurrently.

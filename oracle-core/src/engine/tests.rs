@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::{
     B256, ElectionError, FeedState, FencingToken, LeaderInfo, LogAlerter, PendingUpdate, Price, PriceUpdate,
-    SourceError, SubmitError,
+    SourceError, SubmitError, UpdateOutcome,
 };
 
 /// A source that answers from a script of results, one per call, repeating the last.
@@ -66,18 +66,13 @@ impl Submitter for Target {
             chain_time: None,
         })
     }
-    async fn simulate(&self, _: &PriceUpdate) -> Result<(), SubmitError> {
+    async fn simulate(&self, _: &PriceUpdate, _: &Fence) -> Result<(), SubmitError> {
         Ok(())
     }
     async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
         fence.check()?;
         self.sent.lock().unwrap().push(update.clone());
-        Ok(PendingUpdate {
-            tx_hash: B256::ZERO,
-            nonce: 0,
-            update: update.clone(),
-            sent_at: SystemTime::now(),
-        })
+        Ok(PendingUpdate::new(B256::ZERO, 0, update.clone()))
     }
     async fn wait(&self, p: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
         Ok(UpdateOutcome::Mined { tx_hash: p.tx_hash, block: 1, gas_used: 21_000, effective_gas_price: 1 })

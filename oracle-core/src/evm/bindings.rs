@@ -10,3 +10,10 @@ alloy::sol!(
     ManualPriceOracle,
     "../contracts/artifacts/ManualPriceOracle.json"
 );
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    FencedPriceOracle,
+    "../contracts/artifacts/FencedPriceOracle.json"
+);

@@ -5,7 +5,8 @@ use alloy::{
     transports::{RpcError, TransportError},
 };
 
-use super::{bindings::ManualPriceOracle::ManualPriceOracleErrors as OracleErrors, rpc::redact_urls};
+// The fenced oracle's errors are a superset of the plain one's: one decoder serves both.
+use super::{bindings::FencedPriceOracle::FencedPriceOracleErrors as OracleErrors, rpc::redact_urls};
 use crate::{Rejection, SubmitError};
 
 /// Classifies a failed contract call or transaction.
@@ -42,7 +43,7 @@ pub(crate) fn from_transport(err: &TransportError) -> SubmitError {
             if message.contains("execution reverted") || message.contains("revert") {
                 return SubmitError::Rejected(Rejection::Reverted { reason: message });
             }
-            SubmitError::Refused { reason: message }
+            SubmitError::from_node_message(&message)
         }
         RpcError::DeserError { err, .. } => {
             SubmitError::InvalidResponse { reason: format!("the node's answer could not be decoded: {err}") }
@@ -59,6 +60,11 @@ fn rejection(decoded: OracleErrors) -> Rejection {
         OracleErrors::PriceDeviationTooLarge(_) => Rejection::PriceDeviationTooLarge,
         OracleErrors::InvalidAddress(_) => Rejection::InvalidAddress,
         OracleErrors::OwnableUnauthorizedAccount(e) => Rejection::OwnerOnly { account: e.account },
+        OracleErrors::StaleFencingToken(e) => Rejection::StaleFencingToken {
+            token: e.token.saturating_to(),
+            highest: e.highest.saturating_to(),
+        },
+        OracleErrors::FencingTokenRequired(_) => Rejection::FencingTokenRequired,
         OracleErrors::OwnableInvalidOwner(e) => {
             Rejection::Reverted { reason: format!("OwnableInvalidOwner({})", e.owner) }
         }

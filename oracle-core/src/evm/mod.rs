@@ -18,6 +18,7 @@ pub mod bindings;
 mod errors;
 mod rpc;
 mod submitter;
+mod tx;
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 

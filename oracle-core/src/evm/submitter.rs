@@ -1,13 +1,13 @@
-//! The [`Submitter`] for `ManualPriceOracle`: reads `getPrices()`, simulates `updatePrices` with
-//! `eth_call`, signs an EIP-1559 transaction with capped fees, and follows it to a receipt.
+//! The [`Submitter`] for `ManualPriceOracle` (and its fenced variant): connecting and checking
+//! the target, reading its state. Transactions (simulate, send, replace, wait) are in `tx.rs`.
 
 use std::time::{Duration, SystemTime};
 
 use alloy::{
-    network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
+    network::EthereumWallet,
     primitives::{Address, U256},
     providers::{DynProvider, Provider},
-    rpc::types::{BlockNumberOrTag, TransactionRequest},
+    rpc::types::BlockNumberOrTag,
     signers::local::PrivateKeySigner,
 };
 use async_trait::async_trait;
@@ -35,7 +35,8 @@ pub struct ManualOracleSubmitterBuilder {
     eth_feed: FeedId,
     eliza_feed: FeedId,
     fee_multiplier_permille: u64,
-    receipt_timeout: Duration,
+    stuck_after: Duration,
+    stuck_blocks: u64,
     poll_interval: Duration,
 }
 
@@ -49,7 +50,8 @@ impl Default for ManualOracleSubmitterBuilder {
             eth_feed: FeedId::ETH_USD,
             eliza_feed: FeedId::ELIZAOS_USD,
             fee_multiplier_permille: 1_200,
-            receipt_timeout: Duration::from_secs(120),
+            stuck_after: Duration::from_secs(30),
+            stuck_blocks: 3,
             poll_interval: Duration::from_secs(1),
         }
     }
@@ -94,9 +96,16 @@ impl ManualOracleSubmitterBuilder {
         self
     }
 
-    /// How long to wait for a receipt (default 120 s).
-    pub fn receipt_timeout(mut self, timeout: Duration) -> Self {
-        self.receipt_timeout = timeout;
+    /// A sent transaction counts as stuck when it is not mined this long after it was sent
+    /// (default 30 s) ...
+    pub fn stuck_after(mut self, after: Duration) -> Self {
+        self.stuck_after = after;
+        self
+    }
+
+    /// ... or after this many new blocks (default 3), whichever comes first.
+    pub fn stuck_blocks(mut self, blocks: u64) -> Self {
+        self.stuck_blocks = blocks;
         self
     }
 
@@ -147,6 +156,12 @@ impl ManualOracleSubmitterBuilder {
             async { oracle.priceUpdater().call().await.map_err(|e| not_oracle("priceUpdater()", e)) },
             async { oracle.owner().call().await.map_err(|e| not_oracle("owner()", e)) },
         )?;
+        // The fenced variant answers `highestFencingToken()`; the plain oracle has no such function.
+        let fenced = super::bindings::FencedPriceOracle::new(address, provider.clone())
+            .highestFencingToken()
+            .call()
+            .await
+            .is_ok();
         let from = signer.address();
         if from != updater && from != owner {
             tracing::warn!(
@@ -167,7 +182,7 @@ impl ManualOracleSubmitterBuilder {
             reason: format!("MAX_DEVIATION_PCT() = {max_dev} is not a percentage"),
         })?;
         let name = format!("{chain}:ManualPriceOracle@{address}");
-        tracing::info!(oracle = %address, chain = %chain, chain_id, updater = %from, "connected to the oracle");
+        tracing::info!(oracle = %address, chain = %chain, chain_id, updater = %from, fenced, "connected to the oracle");
         Ok(ManualOracleSubmitter {
             name,
             provider,
@@ -179,8 +194,10 @@ impl ManualOracleSubmitterBuilder {
             bounds,
             // The contract skips its deviation check when the stored data is older than one day.
             deviation_rule: DeviationRule { max_pct, bypass_after: Duration::from_secs(86_400) },
+            fenced,
             fee_multiplier_permille: self.fee_multiplier_permille,
-            receipt_timeout: self.receipt_timeout,
+            stuck_after: self.stuck_after,
+            stuck_blocks: self.stuck_blocks,
             poll_interval: self.poll_interval,
         })
     }
@@ -190,17 +207,19 @@ impl ManualOracleSubmitterBuilder {
 /// [`ManualOracleSubmitter::builder`].
 pub struct ManualOracleSubmitter {
     name: String,
-    provider: DynProvider,
-    oracle: ManualPriceOracleInstance<DynProvider>,
-    wallet: EthereumWallet,
-    from: Address,
-    chain_id: u64,
-    feeds: [FeedId; 2],
+    pub(super) provider: DynProvider,
+    pub(super) oracle: ManualPriceOracleInstance<DynProvider>,
+    pub(super) wallet: EthereumWallet,
+    pub(super) from: Address,
+    pub(super) chain_id: u64,
+    pub(super) feeds: [FeedId; 2],
     bounds: [PriceBounds; 2],
     deviation_rule: DeviationRule,
-    fee_multiplier_permille: u64,
-    receipt_timeout: Duration,
-    poll_interval: Duration,
+    pub(super) fenced: bool,
+    pub(super) fee_multiplier_permille: u64,
+    pub(super) stuck_after: Duration,
+    pub(super) stuck_blocks: u64,
+    pub(super) poll_interval: Duration,
 }
 
 impl std::fmt::Debug for ManualOracleSubmitter {
@@ -230,31 +249,9 @@ impl ManualOracleSubmitter {
         *self.oracle.address()
     }
 
-    /// The contract's two prices as `uint256` at 8 decimals, in argument order.
-    fn arguments(&self, update: &PriceUpdate) -> Result<(U256, U256), SubmitError> {
-        let arg = |feed: &FeedId| -> Result<U256, SubmitError> {
-            let price = update.price(feed).ok_or_else(|| SubmitError::InvalidResponse {
-                reason: format!("the update has no {feed} price"),
-            })?;
-            let price = price
-                .rescale(ORACLE_DECIMALS)
-                .map_err(|e| SubmitError::InvalidResponse { reason: format!("{feed}: {e}") })?;
-            Ok(price.mantissa())
-        };
-        Ok((arg(&self.feeds[0])?, arg(&self.feeds[1])?))
-    }
-
-    /// The fees to offer: the network's EIP-1559 suggestion times the multiplier, capped.
-    async fn fees(&self, cap: u128) -> Result<(u128, u128), SubmitError> {
-        let ask = self.provider.get_gas_price().await.map_err(|e| from_transport(&e))?;
-        if ask > cap {
-            return Err(SubmitError::FeeAboveCap { asked_wei: ask, cap_wei: cap });
-        }
-        let est = self.provider.estimate_eip1559_fees().await.map_err(|e| from_transport(&e))?;
-        let scale = |v: u128| v.saturating_mul(u128::from(self.fee_multiplier_permille)) / 1_000;
-        let max_fee = scale(est.max_fee_per_gas).max(ask).min(cap);
-        let priority = scale(est.max_priority_fee_per_gas).min(max_fee);
-        Ok((max_fee, priority))
+    /// Whether the target is the fenced variant (updates carry the fencing token).
+    pub fn is_fenced(&self) -> bool {
+        self.fenced
     }
 }
 
@@ -308,78 +305,24 @@ impl Submitter for ManualOracleSubmitter {
         })
     }
 
-    async fn simulate(&self, update: &PriceUpdate) -> Result<(), SubmitError> {
-        let (eth, eliza) = self.arguments(update)?;
-        self.oracle.updatePrices(eth, eliza).from(self.from).call().await.map_err(|e| from_contract(&e))?;
-        Ok(())
+    async fn simulate(&self, update: &PriceUpdate, fence: &Fence) -> Result<(), SubmitError> {
+        self.simulate_update(update, fence).await
     }
 
     async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
-        let (eth, eliza) = self.arguments(update)?;
-        let call = self.oracle.updatePrices(eth, eliza).from(self.from);
-        // Gas estimation executes the call again at the latest block: a second simulation.
-        let (gas, nonce, (max_fee, priority)) = tokio::try_join!(
-            async { call.estimate_gas().await.map_err(|e| from_contract(&e)) },
-            async {
-                self.provider.get_transaction_count(self.from).pending().await.map_err(|e| from_transport(&e))
-            },
-            self.fees(update.max_fee_per_gas),
-        )?;
-        let tx = TransactionRequest::default()
-            .with_from(self.from)
-            .with_to(self.oracle_address())
-            .with_input(call.calldata().clone())
-            .with_nonce(nonce)
-            .with_chain_id(self.chain_id)
-            // 20% headroom: state can change between estimation and inclusion.
-            .with_gas_limit(gas.saturating_mul(6) / 5)
-            .with_max_fee_per_gas(max_fee)
-            .with_max_priority_fee_per_gas(priority);
-        fence.check()?;
-        let envelope = tx
-            .build(&self.wallet)
-            .await
-            .map_err(|e| SubmitError::Refused { reason: format!("signing failed: {e}") })?;
-        fence.check()?;
-        let pending = self.provider.send_tx_envelope(envelope).await.map_err(|e| from_transport(&e))?;
-        Ok(PendingUpdate {
-            tx_hash: *pending.tx_hash(),
-            nonce,
-            update: update.clone(),
-            sent_at: SystemTime::now(),
-        })
+        self.send_update(update, fence).await
+    }
+
+    async fn replace(
+        &self,
+        pending: &PendingUpdate,
+        update: &PriceUpdate,
+        fence: &Fence,
+    ) -> Result<PendingUpdate, SubmitError> {
+        self.replace_update(pending, update, fence).await
     }
 
     async fn wait(&self, pending: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
-        let poll = async {
-            let mut ticker = tokio::time::interval(self.poll_interval);
-            loop {
-                ticker.tick().await;
-                match self.provider.get_transaction_receipt(pending.tx_hash).await {
-                    Ok(Some(receipt)) => return Ok::<_, SubmitError>(receipt),
-                    Ok(None) => {}
-                    // A failing node mid-wait is not the transaction failing: keep polling.
-                    Err(e) => {
-                        tracing::warn!(tx_hash = %pending.tx_hash, error = %from_transport(&e), "receipt poll failed")
-                    }
-                }
-            }
-        };
-        let receipt =
-            tokio::time::timeout(self.receipt_timeout, poll).await.map_err(|_| SubmitError::Timeout {
-                what: format!("the receipt of {}", pending.tx_hash),
-                after: self.receipt_timeout,
-            })??;
-        let block = receipt.block_number.unwrap_or_default();
-        if receipt.status() {
-            Ok(UpdateOutcome::Mined {
-                tx_hash: pending.tx_hash,
-                block,
-                gas_used: receipt.gas_used,
-                effective_gas_price: receipt.effective_gas_price,
-            })
-        } else {
-            Ok(UpdateOutcome::Reverted { tx_hash: pending.tx_hash, block })
-        }
+        self.wait_update(pending).await
     }
 }
