@@ -8,6 +8,8 @@
 // 8-decimal prices are written `dollars_fraction` (`3_000_00000000` is $3000).
 #![allow(clippy::inconsistent_digit_grouping)]
 
+pub mod parts;
+
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -25,7 +27,10 @@ use alloy::{
 };
 use oracle_core::{
     AlwaysLeader, Engine, FeedId, LogAlerter, Policy, Price,
-    evm::{ManualOracleSubmitter, RpcUrl, bindings::ManualPriceOracle},
+    evm::{
+        ManualOracleSubmitter, ManualOracleSubmitterBuilder, RpcUrl,
+        bindings::{FencedPriceOracle, ManualPriceOracle},
+    },
 };
 use oracle_sources::{ChainlinkSource, FixedPriceSource};
 
@@ -179,15 +184,36 @@ impl Deployment {
         Self::with_target(anvil(420_691)).await
     }
 
+    /// Like [`Deployment::start`], with the fenced variant of the oracle.
+    pub async fn start_fenced() -> Self {
+        Self::build(anvil(420_691), true).await
+    }
+
     /// Like [`Deployment::start`], with a given target chain.
     pub async fn with_target(target: AnvilInstance) -> Self {
+        Self::build(target, false).await
+    }
+
+    async fn build(target: AnvilInstance, fenced: bool) -> Self {
         let source = anvil(8453);
         let source_admin = wallet_provider(&source, 0);
         let target_admin = wallet_provider(&target, 0);
         let aggregator = deploy_aggregator(&source_admin, 8, START_ETH as i128).await;
         let owner = target.addresses()[0];
         let updater = target.addresses()[1];
-        let oracle = deploy_oracle(&target_admin, owner, START_ETH, START_ELIZA).await;
+        let oracle = if fenced {
+            let o = FencedPriceOracle::deploy(
+                target_admin.clone(),
+                U256::from(START_ETH),
+                U256::from(START_ELIZA),
+                owner,
+            )
+            .await
+            .expect("the fenced oracle deploys");
+            *o.address()
+        } else {
+            deploy_oracle(&target_admin, owner, START_ETH, START_ELIZA).await
+        };
         ManualPriceOracle::new(oracle, target_admin.clone())
             .setPriceUpdater(updater)
             .send()
@@ -213,14 +239,21 @@ impl Deployment {
 
     /// A submitter signing with target account `index` (1 is the updater).
     pub async fn submitter(&self, index: usize) -> ManualOracleSubmitter {
-        ManualOracleSubmitter::builder()
+        self.submitter_with(index, |b| b).await
+    }
+
+    /// A submitter signing with target account `index`, with extra builder settings.
+    pub async fn submitter_with(
+        &self,
+        index: usize,
+        configure: impl FnOnce(ManualOracleSubmitterBuilder) -> ManualOracleSubmitterBuilder,
+    ) -> ManualOracleSubmitter {
+        let builder = ManualOracleSubmitter::builder()
             .provider(self.target_provider())
             .oracle(self.oracle)
             .signer(signer(&self.target, index))
-            .poll_interval(Duration::from_millis(50))
-            .connect()
-            .await
-            .unwrap()
+            .poll_interval(Duration::from_millis(50));
+        configure(builder).connect().await.unwrap()
     }
 
     /// An engine like the bot's (Chainlink ETH/USD, a fixed elizaOS price of $0.10), signing

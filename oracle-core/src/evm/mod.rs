@@ -22,6 +22,12 @@ mod tx;
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 
+/// Classifies a transport error from a node (a refused transaction, a revert, garbage, an
+/// unreachable endpoint) into the [`SubmitError`](crate::SubmitError) the engine acts on.
+pub fn classify_transport_error(err: &alloy::transports::TransportError) -> crate::SubmitError {
+    errors::from_transport(err)
+}
+
 pub use self::{
     rpc::{RpcUrl, connect, redact_urls},
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
