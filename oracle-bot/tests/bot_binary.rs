@@ -109,6 +109,9 @@ async fn the_bot_updates_the_oracle_and_reports_it() {
         "oracle_rpc_failover_total{bot_id=\"e2e-bot\"} 0",
         "oracle_last_update_timestamp{bot_id=\"e2e-bot\"}",
         "oracle_uptime_seconds{bot_id=\"e2e-bot\"}",
+        "oracle_updates_remaining{bot_id=\"e2e-bot\"}",
+        "oracle_fees_paid_gwei_total{bot_id=\"e2e-bot\"}",
+        "oracle_leader_election_failures_total{bot_id=\"e2e-bot\"} 0",
     ] {
         assert!(metrics.contains(series), "missing {series} in:\n{metrics}");
     }

@@ -72,6 +72,11 @@ pub fn anvil(chain_id: u64) -> AnvilInstance {
     Anvil::at(tool("anvil")).chain_id(chain_id).spawn()
 }
 
+/// Starts an anvil chain that mines a block every `secs` seconds, like a live network.
+pub fn anvil_with_block_time(chain_id: u64, secs: u64) -> AnvilInstance {
+    Anvil::at(tool("anvil")).chain_id(chain_id).args(["--block-time", &secs.to_string()]).spawn()
+}
+
 /// Starts an anvil chain whose clock runs `lag_secs` behind the host's, like an idle chain whose
 /// latest block is old.
 pub fn lagging_anvil(chain_id: u64, lag_secs: u64) -> AnvilInstance {

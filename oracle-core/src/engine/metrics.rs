@@ -38,6 +38,16 @@ pub const WALLET_BALANCE_ETH: &str = "oracle_wallet_balance_eth";
 pub const GAS_PRICE_GWEI: &str = "oracle_gas_price_gwei";
 /// Gas used by landed updates.
 pub const GAS_USED: &str = "oracle_gas_used_total";
+/// Fees paid for landed updates, in gwei.
+pub const FEES_PAID_GWEI: &str = "oracle_fees_paid_gwei_total";
+/// The fee per gas the last landed update paid, in gwei.
+pub const EFFECTIVE_GAS_PRICE_GWEI: &str = "oracle_effective_gas_price_gwei";
+/// How many more updates the wallet balance pays for at the current gas price.
+pub const UPDATES_REMAINING: &str = "oracle_updates_remaining";
+
+/// Gas one update is assumed to use before the first one lands (a `ManualPriceOracle` update
+/// uses about 39 000).
+const DEFAULT_UPDATE_GAS: u64 = 60_000;
 
 /// The old bot's per-feed gauge names, kept for existing dashboards.
 fn legacy_price_gauge(feed: &FeedId) -> Option<&'static str> {
@@ -94,7 +104,13 @@ pub(super) fn record_tick(report: &TickReport, is_leader: bool, was_leader: bool
     }
 }
 
-pub(super) fn record_state(state: &OnChainState) {
+/// How many more updates `balance` pays for, at `gas_per_update` gas and `price_per_gas` wei.
+pub(super) fn updates_remaining(balance: U256, gas_per_update: u64, price_per_gas: u128) -> U256 {
+    let cost = U256::from(gas_per_update.max(1)) * U256::from(price_per_gas.max(1));
+    balance / cost
+}
+
+pub(super) fn record_state(state: &OnChainState, last_gas_used: Option<u64>) {
     gauge!(LAST_UPDATE_TIMESTAMP).set(unix_secs(state.last_update));
     for f in &state.feeds {
         record_price(&f.feed, &f.price);
@@ -105,11 +121,18 @@ pub(super) fn record_state(state: &OnChainState) {
     if let Some(fee) = state.fee {
         gauge!(GAS_PRICE_GWEI).set(wei_to(U256::from(fee.price_per_gas), 1_000_000_000));
     }
+    if let (Some(balance), Some(fee)) = (state.balance_wei, state.fee) {
+        let left = updates_remaining(balance, last_gas_used.unwrap_or(DEFAULT_UPDATE_GAS), fee.price_per_gas);
+        gauge!(UPDATES_REMAINING).set(wei_to(left, 1));
+    }
 }
 
 pub(super) fn record_landed(landed: &Landed, at: SystemTime) {
     gauge!(LAST_UPDATE_TIMESTAMP).set(unix_secs(at));
     counter!(GAS_USED).increment(landed.gas_used);
+    let fee_wei = U256::from(landed.gas_used) * U256::from(landed.effective_gas_price);
+    counter!(FEES_PAID_GWEI).increment((fee_wei / U256::from(1_000_000_000u64)).saturating_to::<u64>());
+    gauge!(EFFECTIVE_GAS_PRICE_GWEI).set(wei_to(U256::from(landed.effective_gas_price), 1_000_000_000));
     for (feed, price) in &landed.prices {
         record_price(feed, price);
     }
@@ -130,6 +153,14 @@ pub(super) fn record_totals(status: &EngineStatus) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remaining_updates_round_down() {
+        let one_eth = U256::from(10u128.pow(18));
+        assert_eq!(updates_remaining(one_eth, 40_000, 1_000_000_000), U256::from(25_000u64));
+        assert_eq!(updates_remaining(U256::from(79_999u64), 40_000, 2), U256::ZERO);
+        assert_eq!(updates_remaining(one_eth, 0, 0), one_eth, "no division by zero");
+    }
 
     #[test]
     fn wei_conversions_keep_precision() {

@@ -429,7 +429,7 @@ impl Engine {
                 s.prices = state.feeds.iter().map(|f| (f.feed.clone(), f.price)).collect();
                 s.wallet_balance_wei = state.balance_wei;
                 s.gas_price_wei = state.fee.map(|f| f.price_per_gas);
-                m::record_state(state);
+                m::record_state(state, s.last_gas_used);
             }
             match &report.outcome {
                 TickOutcome::Failed(_) => {
@@ -441,6 +441,7 @@ impl Engine {
                     s.total_updates += 1;
                     s.last_update = Some(report.started_at);
                     s.prices = landed.prices.clone();
+                    s.last_gas_used = Some(landed.gas_used);
                     m::record_landed(landed, report.started_at);
                 }
                 TickOutcome::Skipped(_) | TickOutcome::Follower { .. } => s.consecutive_failures = 0,

@@ -159,6 +159,8 @@ pub struct EngineStatus {
     pub wallet_balance_wei: Option<U256>,
     /// The network's fee ask, as last read, in wei per gas.
     pub gas_price_wei: Option<u128>,
+    /// Gas the last landed update used.
+    pub last_gas_used: Option<u64>,
     /// The last tick's record.
     pub last_report: Option<TickReport>,
 }
