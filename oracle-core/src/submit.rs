@@ -428,15 +428,15 @@ mod tests {
         ];
         for (message, kind) in cases {
             let got = SubmitError::from_node_message(message);
-            let ok = match (*kind, &got) {
-                ("nonce", SubmitError::NonceTooLow { .. }) => true,
-                ("replacement", SubmitError::ReplacementUnderpriced { .. }) => true,
-                ("known", SubmitError::AlreadyKnown) => true,
-                ("funds", SubmitError::InsufficientFunds { .. }) => true,
-                ("basefee", SubmitError::FeeCapBelowBaseFee { .. }) => true,
-                ("other", SubmitError::Refused { .. }) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (*kind, &got),
+                ("nonce", SubmitError::NonceTooLow { .. })
+                    | ("replacement", SubmitError::ReplacementUnderpriced { .. })
+                    | ("known", SubmitError::AlreadyKnown)
+                    | ("funds", SubmitError::InsufficientFunds { .. })
+                    | ("basefee", SubmitError::FeeCapBelowBaseFee { .. })
+                    | ("other", SubmitError::Refused { .. })
+            );
             assert!(ok, "{message:?} classified as {got:?}");
         }
     }
