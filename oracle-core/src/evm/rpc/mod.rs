@@ -1,4 +1,9 @@
-//! Connecting to a chain's JSON-RPC endpoint, with timeouts, without leaking keys in URLs.
+//! Connecting to a chain's JSON-RPC endpoints, with timeouts and failover, without leaking keys
+//! in URLs.
+
+mod failover;
+
+pub use self::failover::{EndpointStats, FailoverConfig, FailoverTransport};
 
 use std::{fmt, time::Duration};
 
@@ -71,6 +76,19 @@ pub fn connect(url: &RpcUrl, timeout: Duration) -> Result<DynProvider, EvmError>
     let is_local = url.0.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."));
     let rpc = RpcClient::new(Http::with_client(client, url.0.clone()), is_local);
     Ok(ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased())
+}
+
+/// Connects a read-only provider over `urls` (in preference order) through a
+/// [`FailoverTransport`]; returns the transport too, for its counters.
+pub fn connect_failover(
+    urls: &[RpcUrl],
+    config: FailoverConfig,
+) -> Result<(DynProvider, FailoverTransport), EvmError> {
+    let is_local =
+        urls.iter().all(|u| u.0.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127.")));
+    let transport = FailoverTransport::new(urls, config)?;
+    let rpc = RpcClient::new(transport.clone(), is_local);
+    Ok((ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased(), transport))
 }
 
 #[cfg(test)]
