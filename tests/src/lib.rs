@@ -8,6 +8,8 @@
 // 8-decimal prices are written `dollars_fraction` (`3_000_00000000` is $3000).
 #![allow(clippy::inconsistent_digit_grouping)]
 
+pub mod capture;
+pub mod fake_rpc;
 pub mod parts;
 
 use std::{
