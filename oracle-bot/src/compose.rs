@@ -4,42 +4,41 @@ use std::sync::Arc;
 
 use oracle_core::{
     AlwaysLeader, Engine, FeedId, LogAlerter,
-    evm::{self, ManualOracleSubmitter},
+    evm::{FailoverConfig, FailoverTransport, ManualOracleSubmitter, connect_failover},
 };
 use oracle_sources::{ChainlinkSource, FixedPriceSource};
 
 use crate::{BotConfig, BotError};
 
-/// Connects to both chains, checks the oracle, and composes the engine.
+/// The composed bot: the engine and the RPC transports whose counters `/health` reports.
+#[derive(Debug)]
+pub struct Composed {
+    /// The engine.
+    pub engine: Engine,
+    /// The source chain's and the target chain's transports.
+    pub rpc: Vec<FailoverTransport>,
+}
+
+/// Connects to both chains (each through its ordered endpoint list, failing over), checks the
+/// oracle, and composes the engine.
 ///
-/// Fails before any tick when a chain is unreachable or the oracle address holds no oracle.
-pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
-    // Endpoint failover across the whole list arrives with the RPC layer; until then the first
-    // endpoint of each list is used, and the log says so.
-    let [base_url, ..] = config.base_rpc_urls.as_slice() else {
-        return Err(BotError::Config(crate::ConfigError::Missing {
-            var: "BASE_RPC_URLS",
-            hint: String::new(),
-        }));
+/// Fails before any tick when no endpoint of a chain answers or the oracle address holds no
+/// oracle.
+pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
+    let failover = |chain: &str| FailoverConfig {
+        request_timeout: config.rpc_timeout,
+        total_timeout: config.rpc_total_timeout,
+        max_lag_blocks: config.rpc_max_lag_blocks,
+        probe_interval: config.rpc_probe_interval,
+        ..FailoverConfig::new(chain)
     };
-    let [jeju_url, ..] = config.jeju_rpc_urls.as_slice() else {
-        return Err(BotError::Config(crate::ConfigError::Missing {
-            var: "JEJU_RPC_URLS",
-            hint: String::new(),
-        }));
-    };
-    let base = evm::connect(base_url, config.rpc_timeout)?;
-    let jeju = evm::connect(jeju_url, config.rpc_timeout)?;
-    tracing::info!(base = %base_url, jeju = %jeju_url, "RPC endpoints");
-    for (chain, urls) in [("Base", &config.base_rpc_urls), ("Jeju", &config.jeju_rpc_urls)] {
-        if urls.len() > 1 {
-            tracing::warn!(
-                chain,
-                unused = urls.len() - 1,
-                "only the first {chain} RPC endpoint is used in this release"
-            );
-        }
-    }
+    let (base, base_rpc) = connect_failover(&config.base_rpc_urls, failover("Base"))?;
+    let (jeju, jeju_rpc) = connect_failover(&config.jeju_rpc_urls, failover("Jeju"))?;
+    tracing::info!(
+        base_endpoints = config.base_rpc_urls.len(),
+        jeju_endpoints = config.jeju_rpc_urls.len(),
+        "RPC endpoints"
+    );
 
     let submitter = ManualOracleSubmitter::builder()
         .provider(jeju)
@@ -63,7 +62,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
             "LEADER_ELECTION_ENABLED=true, but this release has no elector yet: running as the only leader"
         );
     }
-    Ok(Engine::builder()
+    let engine = Engine::builder()
         .source(FeedId::ETH_USD, Arc::new(eth_source))
         .source(FeedId::ELIZAOS_USD, Arc::new(eliza_source))
         .elector(Arc::new(AlwaysLeader::new(config.bot_id.clone())))
@@ -73,5 +72,6 @@ pub async fn build_engine(config: &BotConfig) -> Result<Engine, BotError> {
         .interval(config.update_interval)
         .retries(config.max_retries as usize, config.retry_delay)
         .receipt_timeout(config.receipt_timeout)
-        .build()?)
+        .build()?;
+    Ok(Composed { engine, rpc: vec![base_rpc, jeju_rpc] })
 }

@@ -103,8 +103,14 @@ pub struct BotConfig {
     pub policy: Policy,
     /// Fee multiplier in permille (`GAS_PRICE_MULTIPLIER`, default 1.2).
     pub gas_price_multiplier_permille: u64,
-    /// Per-request RPC timeout (`RPC_TIMEOUT_MS`, default 10000).
+    /// Per-request, per-endpoint RPC timeout (`RPC_TIMEOUT_MS`, default 10000).
     pub rpc_timeout: Duration,
+    /// Limit of one request across all endpoints (`RPC_TOTAL_TIMEOUT_MS`, default 30000).
+    pub rpc_total_timeout: Duration,
+    /// An endpoint this many blocks behind the best is unhealthy (`RPC_MAX_LAG_BLOCKS`, default 5).
+    pub rpc_max_lag_blocks: u64,
+    /// How often endpoints are probed (`RPC_PROBE_INTERVAL_MS`, default 5000).
+    pub rpc_probe_interval: Duration,
     /// How long one update may take from broadcast to receipt, replacements included
     /// (`RECEIPT_TIMEOUT_S`, default 120).
     pub receipt_timeout: Duration,
@@ -332,6 +338,11 @@ impl BotConfig {
         positive("UPDATE_INTERVAL_MS", update_interval.is_zero())?;
         let rpc_timeout = v.duration("RPC_TIMEOUT_MS", 10_000, true)?;
         positive("RPC_TIMEOUT_MS", rpc_timeout.is_zero())?;
+        let rpc_total_timeout = v.duration("RPC_TOTAL_TIMEOUT_MS", 30_000, true)?;
+        positive("RPC_TOTAL_TIMEOUT_MS", rpc_total_timeout.is_zero())?;
+        let rpc_max_lag_blocks: u64 = v.parse("RPC_MAX_LAG_BLOCKS", 5, "a whole number of blocks")?;
+        let rpc_probe_interval = v.duration("RPC_PROBE_INTERVAL_MS", 5_000, true)?;
+        positive("RPC_PROBE_INTERVAL_MS", rpc_probe_interval.is_zero())?;
         let receipt_timeout = v.duration("RECEIPT_TIMEOUT_S", 120, false)?;
         positive("RECEIPT_TIMEOUT_S", receipt_timeout.is_zero())?;
         let stuck_after = v.duration("STUCK_AFTER_S", 30, false)?;
@@ -355,6 +366,9 @@ impl BotConfig {
             policy,
             gas_price_multiplier_permille,
             rpc_timeout,
+            rpc_total_timeout,
+            rpc_max_lag_blocks,
+            rpc_probe_interval,
             receipt_timeout,
             stuck_after,
             stuck_blocks,

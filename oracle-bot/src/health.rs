@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::PrometheusHandle;
-use oracle_core::{EngineStatus, FeedId, Price, U256};
+use oracle_core::{EngineStatus, FeedId, Price, U256, evm::FailoverTransport};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -87,12 +87,14 @@ impl Health {
 #[derive(Clone)]
 struct AppState {
     status: watch::Receiver<EngineStatus>,
+    rpc: Vec<FailoverTransport>,
     metrics: PrometheusHandle,
     started: Instant,
 }
 
 async fn health(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    let body = Health::from_status(&app.status.borrow(), app.started.elapsed().as_secs(), 0);
+    let failovers = app.rpc.iter().map(FailoverTransport::failovers).sum();
+    let body = Health::from_status(&app.status.borrow(), app.started.elapsed().as_secs(), failovers);
     let code = if body.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
 }
@@ -109,10 +111,11 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
 pub async fn serve(
     addr: SocketAddr,
     status: watch::Receiver<EngineStatus>,
+    rpc: Vec<FailoverTransport>,
     metrics: PrometheusHandle,
     cancel: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let app = Arc::new(AppState { status, metrics, started: Instant::now() });
+    let app = Arc::new(AppState { status, rpc, metrics, started: Instant::now() });
     let router =
         Router::new().route("/health", get(health)).route("/metrics", get(self::metrics)).with_state(app);
     let listener = tokio::net::TcpListener::bind(addr).await?;

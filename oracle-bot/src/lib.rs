@@ -23,7 +23,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
 
 pub use self::{
-    compose::build_engine,
+    compose::{Composed, build_engine},
     config::{BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, Secret, UpdaterKey},
 };
 
@@ -62,16 +62,18 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
         .install_recorder()
         .map_err(|e| BotError::Metrics(e.to_string()))?;
     // Series the old dashboards expect exist from the start, even before their first event.
-    metrics::counter!("oracle_rpc_failover_total").absolute(0);
+    for chain in ["Base", "Jeju"] {
+        metrics::counter!("oracle_rpc_failover_total", "chain" => chain).absolute(0);
+    }
     metrics::counter!(oracle_core::engine::metrics::TOTAL_UPDATES).absolute(0);
     metrics::counter!(oracle_core::engine::metrics::UPDATE_FAILURES).absolute(0);
     metrics::counter!(oracle_core::engine::metrics::LEADER_ELECTION_FAILURES).absolute(0);
     metrics::counter!(oracle_core::engine::metrics::LEADER_CHANGES).absolute(0);
 
-    let engine = build_engine(&config).await?;
+    let Composed { engine, rpc } = build_engine(&config).await?;
     let server = if config.enable_health_check {
         let addr = SocketAddr::from(([0, 0, 0, 0], config.health_check_port));
-        let (bound, task) = health::serve(addr, engine.status(), metrics, cancel.clone())
+        let (bound, task) = health::serve(addr, engine.status(), rpc, metrics, cancel.clone())
             .await
             .map_err(|e| BotError::Health { port: config.health_check_port, reason: e.to_string() })?;
         tracing::info!(%bound, "serving /health and /metrics");

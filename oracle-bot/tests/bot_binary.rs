@@ -8,7 +8,7 @@
 use std::{collections::HashMap, process::Stdio};
 
 use alloy::primitives::U256;
-use oracle_tests::{Deployment, deploy_aggregator, key_hex};
+use oracle_tests::{Deployment, deploy_aggregator, fake_rpc::dead_url, key_hex};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -28,7 +28,8 @@ fn bot_command(env: &HashMap<&str, String>) -> Command {
 
 fn env_for(d: &Deployment) -> HashMap<&'static str, String> {
     HashMap::from([
-        ("BASE_RPC_URLS", d.source.endpoint()),
+        // The first Base endpoint is dead: every run exercises the failover.
+        ("BASE_RPC_URLS", format!("{},{}", dead_url(), d.source.endpoint())),
         ("JEJU_RPC_URL", d.target.endpoint()),
         ("ORACLE_ADDRESS", d.oracle.to_string()),
         ("PRICE_UPDATER_PRIVATE_KEY", key_hex(&d.target, 1)),
@@ -85,6 +86,9 @@ async fn the_bot_updates_the_oracle_and_reports_it() {
     let addr =
         serving.split("bound=").nth(1).and_then(|s| s.split_whitespace().next()).expect("the bound address");
     let port = addr.rsplit(':').next().expect("a port");
+    let failed = await_line(&mut lines, "Base RPC 0 failed").await;
+    assert!(failed.contains("trying fallback..."), "{failed}");
+    await_line(&mut lines, "Base switched to RPC 1").await;
     await_line(&mut lines, "Oracle updated successfully").await;
 
     let (eth, eliza, _) = d.prices().await;
@@ -99,6 +103,7 @@ async fn the_bot_updates_the_oracle_and_reports_it() {
     assert_eq!(health["isLeader"], true);
     assert_eq!(health["totalUpdates"], 1);
     assert_eq!(health["ethPrice"], 3100.0);
+    assert!(health["rpcFailovers"].as_u64().unwrap() >= 1, "the dead Base endpoint was failed over");
 
     let (code, metrics) = http_get(format!("http://127.0.0.1:{port}/metrics")).await;
     assert_eq!(code, 200);
@@ -106,7 +111,7 @@ async fn the_bot_updates_the_oracle_and_reports_it() {
         "oracle_total_updates{bot_id=\"e2e-bot\"} 1",
         "oracle_is_leader{bot_id=\"e2e-bot\"} 1",
         "oracle_eth_usd_price{bot_id=\"e2e-bot\"} 3100",
-        "oracle_rpc_failover_total{bot_id=\"e2e-bot\"} 0",
+        "chain=\"Jeju\"} 0",
         "oracle_last_update_timestamp{bot_id=\"e2e-bot\"}",
         "oracle_uptime_seconds{bot_id=\"e2e-bot\"}",
         "oracle_updates_remaining{bot_id=\"e2e-bot\"}",

@@ -159,7 +159,7 @@ impl FailoverTransport {
         Ok(Self { inner })
     }
 
-    /// Failovers since start (a request moved from one endpoint to the next).
+    /// Failovers since start: times the endpoint in use moved to a less preferred one.
     pub fn failovers(&self) -> u64 {
         self.inner.failovers.load(Ordering::Relaxed)
     }
@@ -256,6 +256,13 @@ impl Inner {
                 Ok(response) => {
                     let previous = self.active.swap(i, Ordering::Relaxed);
                     if previous != i {
+                        // A move to a less preferred endpoint is a failover; a return to a more
+                        // preferred one that proved healthy again is not.
+                        if i > previous {
+                            self.failovers.fetch_add(1, Ordering::Relaxed);
+                            metrics::counter!("oracle_rpc_failover_total", "chain" => chain.clone())
+                                .increment(1);
+                        }
                         tracing::warn!(chain = %chain, endpoint = %self.endpoints[i].url, "{chain} switched to RPC {i}");
                     }
                     return Ok(response);
@@ -268,8 +275,6 @@ impl Inner {
                     self.mark_failed(i);
                     let reason = redact_urls(&e.to_string());
                     if n + 1 < order.len() {
-                        self.failovers.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!("oracle_rpc_failover_total", "chain" => chain.clone()).increment(1);
                         tracing::warn!(chain = %chain, endpoint = %self.endpoints[i].url, error = %reason, "{chain} RPC {i} failed, trying fallback...");
                     } else {
                         tracing::error!(chain = %chain, endpoint = %self.endpoints[i].url, error = %reason, "{chain} RPC {i} failed, no endpoint left");
@@ -354,7 +359,9 @@ async fn probe(inner: &Inner) {
 
 async fn probe_loop(weak: Weak<Inner>) {
     let Some(interval) = weak.upgrade().map(|i| i.config.probe_interval) else { return };
-    let mut ticker = tokio::time::interval(interval);
+    // The first probe comes one interval after start: until then requests themselves find
+    // failing endpoints.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
