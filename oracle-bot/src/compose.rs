@@ -6,9 +6,10 @@ use oracle_core::{
     AlwaysLeader, Engine, FeedId, LogAlerter,
     evm::{FailoverConfig, FailoverTransport, ManualOracleSubmitter, connect_failover},
 };
-use oracle_sources::{ChainlinkSource, FixedPriceSource};
+use oracle_core::PriceSource;
+use oracle_sources::{ChainlinkSource, FixedPriceSource, Providers};
 
-use crate::{BotConfig, BotError};
+use crate::{BotConfig, BotError, config::Feeds};
 
 /// The composed bot: the engine and the RPC transports whose counters `/health` reports.
 #[derive(Debug)]
@@ -51,11 +52,31 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         .connect()
         .await?;
 
-    let eth_source =
-        ChainlinkSource::new(base, config.chainlink_eth_usd, FeedId::ETH_USD, config.chainlink_max_age);
-    let eliza_price = config.elizaos_fixed_price;
-    tracing::warn!(price = %eliza_price, "elizaOS/USD comes from ELIZAOS_FIXED_PRICE_USD, a fixed value, not a market price");
-    let eliza_source = FixedPriceSource::new(FeedId::ELIZAOS_USD, eliza_price);
+    let sources = match &config.feeds {
+        Feeds::File { path, config: feeds } => {
+            tracing::info!(path = %path.display(), "feeds from FEEDS_CONFIG");
+            feeds.build(&Providers::new(base))?
+        }
+        Feeds::JejuDefaults(defaults) => defaults.build(&Providers::new(base))?,
+        Feeds::FixedEliza { chainlink, max_age, sequencer, price } => {
+            tracing::warn!(price = %price, "elizaOS/USD comes from ELIZAOS_FIXED_PRICE_USD, a fixed value, not a market price");
+            let mut eth = ChainlinkSource::new(base, *chainlink, FeedId::ETH_USD, *max_age);
+            if let Some((feed, grace)) = sequencer {
+                eth = eth.with_sequencer_uptime_feed(*feed, *grace);
+            }
+            let eth: Arc<dyn PriceSource> = Arc::new(eth);
+            let eliza: Arc<dyn PriceSource> = Arc::new(FixedPriceSource::new(FeedId::ELIZAOS_USD, *price));
+            [(FeedId::ETH_USD, eth), (FeedId::ELIZAOS_USD, eliza)].into_iter().collect()
+        }
+    };
+    for feed in [FeedId::ETH_USD, FeedId::ELIZAOS_USD] {
+        if !sources.contains_key(&feed) {
+            return Err(BotError::Config(crate::ConfigError::Invalid {
+                var: "FEEDS_CONFIG",
+                reason: format!("the oracle stores {feed}, but no source for it is configured"),
+            }));
+        }
+    }
 
     if config.leader_election_enabled {
         tracing::warn!(
@@ -63,8 +84,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         );
     }
     let engine = Engine::builder()
-        .source(FeedId::ETH_USD, Arc::new(eth_source))
-        .source(FeedId::ELIZAOS_USD, Arc::new(eliza_source))
+        .sources(sources)
         .elector(Arc::new(AlwaysLeader::new(config.bot_id.clone())))
         .submitter(Arc::new(submitter))
         .alerter(Arc::new(LogAlerter))

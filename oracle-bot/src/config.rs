@@ -8,6 +8,7 @@ use oracle_core::{
     Policy, Price,
     evm::{RpcUrl, parse_private_key},
 };
+use oracle_sources::{JejuDefaults, PriceMode, SourceConfig, jeju_defaults};
 use zeroize::Zeroizing;
 
 /// Chainlink's ETH/USD aggregator on Base mainnet.
@@ -74,6 +75,33 @@ impl fmt::Debug for UpdaterKey {
     }
 }
 
+/// Where the bot's prices come from.
+#[derive(Debug, Clone)]
+pub enum Feeds {
+    /// `FEEDS_CONFIG`: feeds and sources declared in a TOML file.
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its contents.
+        config: SourceConfig,
+    },
+    /// `ELIZAOS_TOKEN_BASE`: ETH/USD from Chainlink; elizaOS/USD = the elizaOS/WETH Uniswap V3
+    /// TWAP × ETH/USD.
+    JejuDefaults(JejuDefaults),
+    /// `ELIZAOS_FIXED_PRICE_USD`: ETH/USD from Chainlink and a fixed elizaOS price: a stand-in,
+    /// not a market price.
+    FixedEliza {
+        /// The ETH/USD aggregator.
+        chainlink: Address,
+        /// Its oldest accepted round.
+        max_age: Duration,
+        /// The L2 sequencer-uptime feed and grace period, if any.
+        sequencer: Option<(Address, Duration)>,
+        /// The fixed elizaOS/USD price.
+        price: Price,
+    },
+}
+
 /// Everything the bot needs, validated.
 #[derive(Debug, Clone)]
 pub struct BotConfig {
@@ -93,9 +121,9 @@ pub struct BotConfig {
     pub chainlink_eth_usd: Address,
     /// The oldest Chainlink round accepted (`CHAINLINK_MAX_AGE_S`, default 3600).
     pub chainlink_max_age: Duration,
-    /// A fixed elizaOS/USD price (`ELIZAOS_FIXED_PRICE_USD`, required in this release): a
-    /// stand-in until the Uniswap V3 source lands. Not a market price.
-    pub elizaos_fixed_price: Price,
+    /// Where the prices come from (`FEEDS_CONFIG`, `ELIZAOS_TOKEN_BASE` or
+    /// `ELIZAOS_FIXED_PRICE_USD`).
+    pub feeds: Feeds,
     /// Time between ticks (`UPDATE_INTERVAL_MS`, default 300000).
     pub update_interval: Duration,
     /// The update policy (`DEVIATION_THRESHOLD_PCT`, `HEARTBEAT_S`, `MIN_UPDATE_INTERVAL_S`,
@@ -243,6 +271,72 @@ impl BotConfig {
         Self::from_lookup(&|k| vars.get(k).cloned())
     }
 
+    /// The feed sources: a TOML file, the Jeju defaults from the elizaOS token, or Chainlink plus
+    /// a fixed elizaOS price, in that order of precedence; exactly one must be chosen.
+    fn feeds(
+        v: &Vars<'_>,
+        token: Option<Address>,
+        chainlink: Address,
+        max_age: Duration,
+        sequencer: Option<(Address, Duration)>,
+    ) -> Result<Feeds, ConfigError> {
+        let file = v.get("FEEDS_CONFIG");
+        let fixed = v.get("ELIZAOS_FIXED_PRICE_USD");
+        if let Some(path) = file {
+            let config = SourceConfig::from_file(std::path::Path::new(&path))
+                .map_err(|e| ConfigError::Invalid { var: "FEEDS_CONFIG", reason: e.to_string() })?;
+            return Ok(Feeds::File { path: path.into(), config });
+        }
+        match (token, fixed) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid {
+                var: "ELIZAOS_FIXED_PRICE_USD",
+                reason: "set either ELIZAOS_TOKEN_BASE (market price from Uniswap V3) or ELIZAOS_FIXED_PRICE_USD (a fixed stand-in), not both".into(),
+            }),
+            (Some(token), None) => {
+                let mut d = jeju_defaults(token).chainlink_eth_usd(chainlink).chainlink_max_age(max_age);
+                if let Some(factory) = v.get("UNISWAP_V3_FACTORY") {
+                    d = d.factory(v.address("UNISWAP_V3_FACTORY", &factory)?);
+                }
+                if let Some(weth) = v.get("WETH_ADDRESS") {
+                    d = d.weth(v.address("WETH_ADDRESS", &weth)?);
+                }
+                let window = v.duration("UNISWAP_TWAP_WINDOW_S", 1800, false)?;
+                positive("UNISWAP_TWAP_WINDOW_S", window.is_zero())?;
+                d = d.window(window);
+                d = d.mode(match v.get("UNISWAP_PRICE_MODE").as_deref() {
+                    None | Some("twap") => PriceMode::Twap,
+                    Some("spot") => PriceMode::Spot,
+                    Some(other) => {
+                        return Err(ConfigError::Invalid {
+                            var: "UNISWAP_PRICE_MODE",
+                            reason: format!("expected twap or spot, got {other:?}"),
+                        });
+                    }
+                });
+                if v.get("UNISWAP_MIN_LIQUIDITY").is_some() {
+                    d = d.min_liquidity(v.parse("UNISWAP_MIN_LIQUIDITY", 1u128, "a whole number (raw liquidity units)")?);
+                }
+                d = d.max_divergence_bps(v.parse("UNISWAP_MAX_DIVERGENCE_BPS", 1000u64, "basis points, e.g. 1000")?);
+                if let Some((feed, grace)) = sequencer {
+                    d = d.sequencer_uptime_feed(feed, grace);
+                }
+                Ok(Feeds::JejuDefaults(d))
+            }
+            (None, Some(text)) => {
+                let price = Price::parse(&text, 8).map_err(|_| ConfigError::Invalid {
+                    var: "ELIZAOS_FIXED_PRICE_USD",
+                    reason: format!("expected a USD price with at most 8 decimals, e.g. 0.10, got {text:?}"),
+                })?;
+                positive("ELIZAOS_FIXED_PRICE_USD", price.is_zero())?;
+                Ok(Feeds::FixedEliza { chainlink, max_age, sequencer, price })
+            }
+            (None, None) => Err(ConfigError::Missing {
+                var: "ELIZAOS_TOKEN_BASE",
+                hint: ": the elizaOS token on Base, priced from its Uniswap V3 pools (or set FEEDS_CONFIG, or ELIZAOS_FIXED_PRICE_USD for a fixed stand-in)".into(),
+            }),
+        }
+    }
+
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let v = Vars(lookup);
         let key_text = Zeroizing::new(
@@ -260,15 +354,16 @@ impl BotConfig {
         let chainlink_text =
             v.get("CHAINLINK_ETH_USD_ADDRESS").unwrap_or_else(|| BASE_CHAINLINK_ETH_USD.into());
         let chainlink_eth_usd = v.address("CHAINLINK_ETH_USD_ADDRESS", &chainlink_text)?;
-        let eliza_text = v.require(
-            "ELIZAOS_FIXED_PRICE_USD",
-            ": this release prices elizaOS from a fixed USD value (e.g. 0.10) until the Uniswap V3 source lands",
-        )?;
-        let elizaos_fixed_price = Price::parse(&eliza_text, 8).map_err(|_| ConfigError::Invalid {
-            var: "ELIZAOS_FIXED_PRICE_USD",
-            reason: format!("expected a USD price with at most 8 decimals, e.g. 0.10, got {eliza_text:?}"),
-        })?;
-        positive("ELIZAOS_FIXED_PRICE_USD", elizaos_fixed_price.is_zero())?;
+        let chainlink_max_age = v.duration("CHAINLINK_MAX_AGE_S", 3600, false)?;
+        positive("CHAINLINK_MAX_AGE_S", chainlink_max_age.is_zero())?;
+        let sequencer = match v.get("CHAINLINK_SEQUENCER_UPTIME_FEED") {
+            None => None,
+            Some(t) => Some((
+                v.address("CHAINLINK_SEQUENCER_UPTIME_FEED", &t)?,
+                v.duration("SEQUENCER_GRACE_PERIOD_S", 3600, false)?,
+            )),
+        };
+        let feeds = Self::feeds(&v, elizaos_token_base, chainlink_eth_usd, chainlink_max_age, sequencer)?;
 
         let deviation = v.decimal(
             "DEVIATION_THRESHOLD_PCT",
@@ -361,7 +456,7 @@ impl BotConfig {
             updater_key,
             chainlink_eth_usd,
             chainlink_max_age,
-            elizaos_fixed_price,
+            feeds,
             update_interval,
             policy,
             gas_price_multiplier_permille,

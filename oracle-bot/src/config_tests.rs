@@ -64,12 +64,13 @@ fn decimals_are_exact() {
     assert_eq!(c.gas_price_multiplier_permille, 1_250);
     assert_eq!(c.policy.deviation_threshold_bps(), 50);
     let c = with(&[("ELIZAOS_FIXED_PRICE_USD", "0.1")]).unwrap();
-    assert_eq!(c.elizaos_fixed_price.mantissa(), U256::from(10_000_000u64));
+    let Feeds::FixedEliza { price, .. } = c.feeds else { panic!("expected the fixed stand-in: {:?}", c.feeds) };
+    assert_eq!(price.mantissa(), U256::from(10_000_000u64));
 }
 
 #[test]
 fn missing_variables_are_named() {
-    for var in ["PRICE_UPDATER_PRIVATE_KEY", "ORACLE_ADDRESS", "ELIZAOS_FIXED_PRICE_USD"] {
+    for var in ["PRICE_UPDATER_PRIVATE_KEY", "ORACLE_ADDRESS"] {
         let mut m = base();
         m.remove(var);
         let err = BotConfig::from_map(&m).unwrap_err();
@@ -80,6 +81,32 @@ fn missing_variables_are_named() {
     m.remove("BASE_RPC_URLS");
     let err = BotConfig::from_map(&m).unwrap_err().to_string();
     assert!(err.contains("BASE_RPC_URLS") && err.contains("BASE_RPC_URL"), "{err}");
+}
+
+#[test]
+fn the_price_sources_are_chosen_explicitly() {
+    let token = "0x000000000000000000000000000000000000e1a0";
+    let mut m = base();
+    m.remove("ELIZAOS_FIXED_PRICE_USD");
+    let err = BotConfig::from_map(&m).unwrap_err();
+    assert!(matches!(err, ConfigError::Missing { var: "ELIZAOS_TOKEN_BASE", .. }), "{err}");
+    assert!(err.to_string().contains("FEEDS_CONFIG"), "the error names the alternatives: {err}");
+
+    m.insert("ELIZAOS_TOKEN_BASE".into(), token.into());
+    let c = BotConfig::from_map(&m).unwrap();
+    assert!(matches!(c.feeds, Feeds::JejuDefaults(_)), "{:?}", c.feeds);
+
+    let err = with(&[("ELIZAOS_TOKEN_BASE", token)]).unwrap_err().to_string();
+    assert!(err.contains("not both"), "{err}");
+
+    m.insert("FEEDS_CONFIG".into(), "/nonexistent/feeds.toml".into());
+    let err = BotConfig::from_map(&m).unwrap_err().to_string();
+    assert!(err.contains("FEEDS_CONFIG") && err.contains("/nonexistent/feeds.toml"), "{err}");
+    m.insert(
+        "FEEDS_CONFIG".into(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../oracle-sources/examples/feeds.toml").into(),
+    );
+    assert!(matches!(BotConfig::from_map(&m).unwrap().feeds, Feeds::File { .. }));
 }
 
 #[test]
@@ -97,6 +124,7 @@ fn malformed_values_say_what_was_expected() {
         ("ELIZAOS_FIXED_PRICE_USD", "0.000000001", "at most 8 decimals"),
         ("MIN_UPDATE_INTERVAL_S", "99999", "must not exceed HEARTBEAT_S"),
         ("ELIZAOS_FIXED_PRICE_USD", "0", "above 0"),
+        ("CHAINLINK_SEQUENCER_UPTIME_FEED", "0x12", "20-byte hex address"),
         ("RPC_TIMEOUT_MS", "0", "above 0"),
         ("RECEIPT_TIMEOUT_S", "0", "above 0"),
         ("HEARTBEAT_S", "0", "above 0"),
