@@ -2,7 +2,8 @@
 // Compiles the project's Solidity with the pinned solcjs (standard JSON) into hardhat-style artifacts that
 // alloy's `sol!` macro reads. No forge needed, and the output is byte-for-byte reproducible.
 //
-//   node contracts/build.mjs            compile contracts/src/*.sol -> contracts/artifacts/<Name>.json
+//   node contracts/build.mjs            compile contracts/src/*.sol and contracts/test-helpers/*.sol
+//                                       -> contracts/artifacts/<Name>.json
 //   node contracts/build.mjs --check    exit 1 if the committed artifacts differ from a fresh compile
 //   node contracts/build.mjs --vendor   compile Chainlink's MockV3Aggregator -> .tools/artifacts/ (setup time)
 import fs from 'node:fs';
@@ -13,6 +14,9 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tools = path.join(root, '.tools');
 const srcDir = path.join(root, 'contracts', 'src');
+// Contracts that only tests deploy (ERC-20 tokens, a Uniswap V3 callback caller): built and checked like
+// the project's own, so their artifacts never drift from their source either.
+const testHelpersDir = path.join(root, 'contracts', 'test-helpers');
 const artifactsDir = path.join(root, 'contracts', 'artifacts');
 const vendorDir = path.join(tools, 'artifacts');
 const FIX_COMMAND = 'node contracts/build.mjs';
@@ -22,6 +26,7 @@ const FIX_COMMAND = 'node contracts/build.mjs';
 const IMPORT_PREFIXES = [
   ['@openzeppelin/', path.join(tools, 'node_modules', '@openzeppelin')],
   ['@chainlink/contracts/', path.join(tools, 'chainlink', 'package')],
+  ['@uniswap/', path.join(tools, 'node_modules', '@uniswap')],
 ];
 const MOCK_V3_AGGREGATOR = '@chainlink/contracts/src/v0.8/shared/mocks/MockV3Aggregator.sol';
 
@@ -106,12 +111,18 @@ function renderArtifacts(unitNames) {
   return files;
 }
 
-function projectUnits() {
+function unitsIn(dir) {
+  if (!fs.existsSync(dir)) return [];
+  const rel = path.relative(root, dir).split(path.sep).join('/');
   return fs
-    .readdirSync(srcDir)
+    .readdirSync(dir)
     .filter((f) => f.endsWith('.sol'))
     .sort()
-    .map((f) => `contracts/src/${f}`);
+    .map((f) => `${rel}/${f}`);
+}
+
+function projectUnits() {
+  return [...unitsIn(srcDir), ...unitsIn(testHelpersDir)];
 }
 
 function existingArtifacts() {
@@ -144,7 +155,7 @@ function check() {
     else if (fs.readFileSync(file, 'utf8') !== text) problems.push(`differs: ${path.relative(root, file)}`);
   }
   for (const f of existingArtifacts()) {
-    if (!(f in files)) problems.push(`extra (no such contract in contracts/src): contracts/artifacts/${f}`);
+    if (!(f in files)) problems.push(`extra (no such contract in contracts/src or contracts/test-helpers): contracts/artifacts/${f}`);
   }
   if (problems.length > 0) {
     console.error('Solidity artifacts are out of date:');

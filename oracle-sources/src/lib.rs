@@ -3,12 +3,20 @@
 //! Each source implements [`oracle_core::PriceSource`] and refuses, with a typed
 //! [`SourceError`](oracle_core::SourceError), a price it cannot vouch for.
 //!
-//! - [`ChainlinkSource`]: a Chainlink aggregator (`latestRoundData`, `decimals`).
+//! - [`ChainlinkSource`]: a Chainlink aggregator (`latestRoundData`, `decimals`), optionally
+//!   gated by an L2 sequencer-uptime feed.
+//! - [`UniswapV3Source`]: a Uniswap V3 pool's TWAP (or, explicitly, spot), with a liquidity floor
+//!   and a spot-versus-TWAP divergence guard ([`uniswap`]).
+//! - [`CompositeSource`]: the product of two feeds (elizaOS/USD = WETH per elizaOS × ETH/USD).
+//! - [`MedianSource`]: the median of several sources of one feed, refused when too few agree.
+//! - [`HttpJsonSource`]: a value at a JSON pointer in an HTTP API's answer, parsed exactly.
 //! - [`FixedPriceSource`]: a configured constant, for tests and for a feed that has no live
 //!   source yet. It says so in its name, so nobody mistakes it for a market price.
 //!
-//! The Uniswap V3 TWAP source, composite and median feeds and the HTTP JSON source arrive in
-//! later releases.
+//! [`SourceConfig`] describes feeds and their sources declaratively (TOML) and builds them;
+//! [`jeju_defaults`] is the Jeju oracle's default configuration from the old bot's inputs.
+//!
+//! Every price is an exact [`oracle_core::Price`]; every lossy step rounds down, once.
 //!
 //! ```
 //! use oracle_core::{FeedId, Price, PriceSource};
@@ -22,10 +30,24 @@
 //! # }
 //! ```
 
+mod bps;
 mod chainlink;
+mod composite;
+pub mod config;
 mod fixed;
+mod http_json;
+mod median;
+pub mod uniswap;
 
-pub use self::{chainlink::ChainlinkSource, fixed::FixedPriceSource};
+pub use self::{
+    chainlink::{ChainlinkSource, DEFAULT_SEQUENCER_GRACE_PERIOD},
+    composite::{CompositeSource, DEFAULT_COMPOSITE_DECIMALS, Leg},
+    config::{JejuDefaults, Providers, SourceConfig, SourceSpec, jeju_defaults},
+    fixed::FixedPriceSource,
+    http_json::{DEFAULT_HTTP_DECIMALS, DEFAULT_HTTP_TIMEOUT, HttpJsonSource, HttpJsonSourceBuilder},
+    median::{DEFAULT_MAX_SPREAD_BPS, MedianSource, MedianSourceBuilder},
+    uniswap::{PriceMode, UniswapV3Source, UniswapV3SourceBuilder},
+};
 
 /// Why a source could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod fake_rpc;
 pub mod parts;
+pub mod uniswap;
 
 use std::{
     path::{Path, PathBuf},

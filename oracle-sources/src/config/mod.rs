@@ -1,0 +1,311 @@
+//! Declarative feed configuration: which sources price which feed, in TOML.
+//!
+//! A [`SourceConfig`] maps feed ids to a source description; [`SourceConfig::build`] turns each
+//! into an `Arc<dyn PriceSource>` with the chains' providers. Sources nest: a `composite`
+//! multiplies two legs, each a source asked for its own feed; a `median` takes several sources
+//! of the same feed. Every key not listed here is an error (typos must not silently fall back to
+//! a default).
+//!
+//! | `kind` | keys (defaults) |
+//! |---|---|
+//! | `chainlink` | `address`, `max_age_s` (3600), `sequencer_uptime_feed` (none), `grace_period_s` (3600), `chain` |
+//! | `uniswap_v3` | `factory` **or** `pool`, `token`, `quote` (required with `factory`), `fee_tiers` ([500, 3000, 10000]), `window_s` (1800), `mode` (`"twap"` or `"spot"`, `"twap"`), `min_liquidity` (1; integer or decimal string), `max_divergence_bps` (1000), `decimals` (18), `block_time_ms` (2000), `chain` |
+//! | `composite` | `a`, `b` (tables: `feed` plus a source), `decimals` (18) |
+//! | `median` | `sources` (array of sources), `min_sources` (a majority), `max_spread_bps` (200) |
+//! | `http_json` | `url`, `pointer` (`""`), `decimals` (8), `timeout_s` (10) |
+//! | `fixed` | `price` (decimal string), `decimals` (8) |
+//!
+//! `chain` names a provider given to [`Providers::with_chain`]; without it the default provider
+//! is used. A sample, parsed by this crate's tests, is `oracle-sources/examples/feeds.toml`:
+//!
+//! ```toml
+#![doc = include_str!("../../examples/feeds.toml")]
+//! ```
+
+mod build;
+mod jeju;
+
+use std::{collections::BTreeMap, fmt, path::Path};
+
+use alloy::primitives::Address;
+use oracle_core::FeedId;
+use serde::{Deserialize, Serialize};
+
+pub use self::{
+    build::Providers,
+    jeju::{
+        BASE_CHAINLINK_ETH_USD, BASE_UNISWAP_V3_FACTORY, BASE_WETH, ELIZAOS_WETH, JejuDefaults, jeju_defaults,
+    },
+};
+use crate::{Error, uniswap::PriceMode};
+
+/// Feeds and the sources that price them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// One source description per feed id (`"ETH/USD"`, `"ELIZAOS/USD"`).
+    #[serde(default)]
+    pub feeds: BTreeMap<FeedId, SourceSpec>,
+}
+
+impl SourceConfig {
+    /// Parses TOML; the error names the line and the key.
+    pub fn from_toml_str(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::Config(format!("feed configuration: {e}")))
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml_string(&self) -> Result<String, Error> {
+        toml::to_string(self).map_err(|e| Error::Config(format!("cannot write the feed configuration: {e}")))
+    }
+}
+
+/// One source, by kind.
+// Deserialized by hand (`spec_from_table`): serde's internally tagged enums buffer their content
+// and lose the key name in errors ("invalid string length" instead of "... in `token`").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SourceSpec {
+    /// A Chainlink aggregator.
+    Chainlink(ChainlinkSpec),
+    /// A Uniswap V3 pool (TWAP or spot).
+    UniswapV3(UniswapV3Spec),
+    /// The product of two legs.
+    Composite(CompositeSpec),
+    /// The median of several sources.
+    Median(MedianSpec),
+    /// An HTTP JSON API.
+    HttpJson(HttpJsonSpec),
+    /// A fixed price.
+    Fixed(FixedSpec),
+}
+
+/// `kind = "chainlink"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainlinkSpec {
+    /// The provider to read with (default: the default provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// The aggregator.
+    pub address: Address,
+    /// The oldest round accepted, in seconds (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_s: Option<u64>,
+    /// Chainlink's L2 sequencer-uptime feed on the same chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer_uptime_feed: Option<Address>,
+    /// Seconds after the sequencer comes back up during which prices are refused (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period_s: Option<u64>,
+}
+
+/// `kind = "uniswap_v3"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniswapV3Spec {
+    /// The provider to read with (default: the default provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// Find the pool through this factory (exclusive with `pool`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factory: Option<Address>,
+    /// Use this pool (exclusive with `factory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Address>,
+    /// The priced token.
+    pub token: Address,
+    /// The token it is priced in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<Address>,
+    /// Fee tiers searched through the factory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_tiers: Option<Vec<u32>>,
+    /// The TWAP window in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<u32>,
+    /// `"twap"` (default) or `"spot"`.
+    #[serde(default)]
+    pub mode: PriceMode,
+    /// The in-range liquidity floor (a TOML integer, or a decimal string above 2^63).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_liquidity: Option<Liquidity>,
+    /// The largest spot-versus-TWAP gap in basis points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_divergence_bps: Option<u64>,
+    /// Decimals of the answered price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
+    /// The chain's block time in milliseconds, for the cardinality hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_time_ms: Option<u64>,
+}
+
+/// `kind = "composite"`: `a × b`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompositeSpec {
+    /// The first factor.
+    pub a: Box<LegSpec>,
+    /// The second factor.
+    pub b: Box<LegSpec>,
+    /// Decimals of the product (default 18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
+}
+
+/// One factor of a composite: the feed asked and the source asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LegSpec {
+    /// The feed the leg prices (e.g. `"ELIZAOS/WETH"`).
+    pub feed: FeedId,
+    /// The source (its `kind` and keys sit in the same table as `feed`).
+    #[serde(flatten)]
+    pub source: SourceSpec,
+}
+
+/// `kind = "median"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MedianSpec {
+    /// The sources, all asked for the median's feed.
+    pub sources: Vec<SourceSpec>,
+    /// The fewest answering and agreeing sources (default: a majority).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sources: Option<usize>,
+    /// The largest gap from the median for a source to agree, in basis points (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_spread_bps: Option<u64>,
+}
+
+/// `kind = "http_json"`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpJsonSpec {
+    /// The URL (may carry an API key; never printed in full).
+    pub url: String,
+    /// RFC 6901 pointer to the value (default `""`).
+    #[serde(default)]
+    pub pointer: String,
+    /// Decimals the value is parsed into (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
+    /// Request timeout in seconds (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+}
+
+impl fmt::Debug for HttpJsonSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpJsonSpec")
+            .field("url", &oracle_core::evm::redact_urls(&self.url))
+            .field("pointer", &self.pointer)
+            .field("decimals", &self.decimals)
+            .field("timeout_s", &self.timeout_s)
+            .finish()
+    }
+}
+
+/// `kind = "fixed"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedSpec {
+    /// The price as a decimal string, e.g. `"0.10"`.
+    pub price: String,
+    /// Its decimals (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u8>,
+}
+
+/// The `kind`s of [`SourceSpec`].
+const KINDS: &[&str] = &["chainlink", "uniswap_v3", "composite", "median", "http_json", "fixed"];
+
+/// A source from its table: `kind` picks the variant, the other keys are its fields.
+fn spec_from_table(mut table: toml::Table) -> Result<SourceSpec, String> {
+    let kind = match table.remove("kind") {
+        Some(toml::Value::String(kind)) => kind,
+        Some(other) => return Err(format!("`kind` must be a string, got {other}")),
+        None => return Err(format!("missing `kind` (one of {})", KINDS.join(", "))),
+    };
+    let rest = toml::Value::Table(table);
+    // toml's messages end with "in `key`" on a new line: keep them on one line.
+    let fields = |e: toml::de::Error| format!("{kind} source: {}", e.to_string().trim().replace('\n', " "));
+    match kind.as_str() {
+        "chainlink" => rest.try_into().map(SourceSpec::Chainlink).map_err(fields),
+        "uniswap_v3" => rest.try_into().map(SourceSpec::UniswapV3).map_err(fields),
+        "composite" => rest.try_into().map(SourceSpec::Composite).map_err(fields),
+        "median" => rest.try_into().map(SourceSpec::Median).map_err(fields),
+        "http_json" => rest.try_into().map(SourceSpec::HttpJson).map_err(fields),
+        "fixed" => rest.try_into().map(SourceSpec::Fixed).map_err(fields),
+        other => Err(format!("unknown source kind {other:?}, expected one of {}", KINDS.join(", "))),
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        spec_from_table(toml::Table::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for LegSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let feed = match table.remove("feed") {
+            Some(toml::Value::String(feed)) => FeedId::new(feed),
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!("`feed` must be a string, got {other}")));
+            }
+            None => return Err(serde::de::Error::custom("a composite leg needs `feed` (e.g. \"ETH/USD\")")),
+        };
+        let source = spec_from_table(table).map_err(serde::de::Error::custom)?;
+        Ok(Self { feed, source })
+    }
+}
+
+/// A `u128` that TOML can carry: an integer up to 2^63 - 1, or a decimal string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liquidity(pub u128);
+
+impl Serialize for Liquidity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(self.0) {
+            Ok(small) => serializer.serialize_i64(small),
+            Err(_) => serializer.serialize_str(&self.0.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Liquidity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Liquidity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer, or a decimal string for values above 2^63")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Liquidity, E> {
+                Ok(Liquidity(u128::from(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Liquidity, E> {
+                u128::try_from(v).map(Liquidity).map_err(|_| E::custom("liquidity cannot be negative"))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Liquidity, E> {
+                Ok(Liquidity(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Liquidity, E> {
+                v.trim().parse::<u128>().map(Liquidity).map_err(|_| E::custom(format!("{v:?} is not a u128")))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests;
