@@ -9,6 +9,7 @@
 #![allow(clippy::inconsistent_digit_grouping)]
 
 pub mod capture;
+pub mod costs;
 pub mod fake_rpc;
 pub mod parts;
 pub mod uniswap;

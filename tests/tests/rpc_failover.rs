@@ -150,3 +150,13 @@ async fn a_quiet_tick_costs_two_round_trips() {
     assert!(matches!(report.outcome, TickOutcome::Skipped(SkipReason::TooSoon { .. })), "{report:?}");
     assert_eq!(round_trips() - before, 2, "one batched read of the oracle, one aggregator read");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jeju_default_feeds_cost_a_handful_of_round_trips_per_tick() {
+    let costs = oracle_tests::costs::jeju_tick_costs(1).await;
+    let (base, _, jeju, jeju_calls) = costs.quiet;
+    assert_eq!(jeju, 1, "the oracle's state is one batched round trip ({jeju_calls} calls)");
+    assert!(base <= 6, "Base: Chainlink, the pool (liquidity, observe, slot0) and Chainlink again: {base}");
+    let (base, _, jeju, _) = costs.submitting;
+    assert!(base + jeju <= 16, "a submitting tick stays bounded: {costs:?}");
+}
