@@ -69,12 +69,19 @@ pub struct EngineBuilder {
     step_timeout: Option<Duration>,
     retries: Option<(usize, Duration)>,
     receipt_timeout: Option<Duration>,
+    health_gate: Option<(u32, Duration)>,
 }
 
 impl EngineBuilder {
     /// The source of `feed`. One source per feed; aggregate several in an aggregating source.
     pub fn source(mut self, feed: FeedId, source: Arc<dyn PriceSource>) -> Self {
         self.sources.push((feed, source));
+        self
+    }
+
+    /// Sources for several feeds at once (as a source configuration builds them).
+    pub fn sources(mut self, sources: impl IntoIterator<Item = (FeedId, Arc<dyn PriceSource>)>) -> Self {
+        self.sources.extend(sources);
         self
     }
 
@@ -135,6 +142,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Health-gated leadership: after `max_failures` consecutive leader ticks that could not
+    /// reach the target or could not submit, give up leadership and stay a follower for
+    /// `backoff`, so a healthy bot takes over (off by default: a single bot has no one to hand
+    /// over to).
+    pub fn health_gate(mut self, max_failures: u32, backoff: Duration) -> Self {
+        self.health_gate = Some((max_failures.max(1), backoff));
+        self
+    }
+
     /// Validates and builds the engine.
     pub fn build(self) -> Result<Engine, EngineError> {
         let elector = self.elector.ok_or(EngineError::Missing("a leader elector"))?;
@@ -171,6 +187,9 @@ impl EngineBuilder {
             retries: self.retries.unwrap_or((3, Duration::from_secs(5))),
             receipt_timeout: self.receipt_timeout.unwrap_or(Duration::from_secs(120)),
             outstanding: Mutex::new(None),
+            health_gate: self.health_gate,
+            target_failures: std::sync::atomic::AtomicU32::new(0),
+            backoff_until: std::sync::Mutex::new(None),
             status,
             tick_lock: Mutex::new(()),
         })
@@ -192,6 +211,11 @@ pub struct Engine {
     receipt_timeout: Duration,
     /// An update sent by an earlier tick and not yet resolved, with the plan it came from.
     outstanding: Mutex<Option<(PendingUpdate, SubmitPlan)>>,
+    health_gate: Option<(u32, Duration)>,
+    /// Consecutive leader ticks that failed against the target.
+    target_failures: std::sync::atomic::AtomicU32,
+    /// While set and in the future, this bot does not try to lead.
+    backoff_until: std::sync::Mutex<Option<Instant>>,
     status: watch::Sender<EngineStatus>,
     /// Ticks never overlap, even when an embedder calls `tick` while `run` is going.
     tick_lock: Mutex<()>,
@@ -281,12 +305,72 @@ impl Engine {
             outcome,
         };
         self.log(&report);
+        let is_leader = seen.lease.is_some();
         self.record(&report, seen);
+        if is_leader {
+            self.gate_on_target_health(&report.outcome).await;
+        }
         self.alerts.observe(&self.bot_id, &report.outcome).await;
         report
     }
 
+    /// Counts leader ticks that failed against the target; at the gate's limit, gives up
+    /// leadership and backs off.
+    async fn gate_on_target_health(&self, outcome: &TickOutcome) {
+        use std::sync::atomic::Ordering;
+        let Some((max, backoff)) = self.health_gate else { return };
+        let target_failure = match outcome {
+            TickOutcome::Failed(TickFailure::ReadState(e)) => e.is_unreachable(),
+            TickOutcome::Failed(
+                TickFailure::TimedOut { .. } | TickFailure::Send(_) | TickFailure::Wait(_),
+            ) => true,
+            _ => false,
+        };
+        if !target_failure {
+            if !matches!(outcome, TickOutcome::Failed(_)) {
+                self.target_failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        let failures = self.target_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures < max {
+            return;
+        }
+        self.target_failures.store(0, Ordering::Relaxed);
+        tracing::warn!(
+            bot_id = %self.bot_id, failures, backoff = ?backoff,
+            "Bot {} gives up leadership after {failures} ticks that could not reach or submit to the target", self.bot_id
+        );
+        *self.backoff_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + backoff);
+        if let Err(e) = self
+            .step("releasing leadership", self.elector.release())
+            .await
+            .and_then(|r| r.map_err(TickFailure::Election))
+        {
+            tracing::warn!(bot_id = %self.bot_id, error = %e, "releasing leadership failed; the lease runs out instead");
+        }
+        m::set_leader(false, None);
+        self.status.send_modify(|s| {
+            s.is_leader = false;
+            s.token = None;
+        });
+    }
+
     async fn tick_inner(&self, seen: &mut Seen) -> TickOutcome {
+        let backing_off = {
+            let mut until = self.backoff_until.lock().unwrap_or_else(|p| p.into_inner());
+            match *until {
+                Some(t) if Instant::now() < t => true,
+                Some(_) => {
+                    *until = None;
+                    false
+                }
+                None => false,
+            }
+        };
+        if backing_off {
+            return TickOutcome::Follower { leader: None };
+        }
         let lease = match self.step("leader election", self.elector.acquire_or_renew()).await {
             Ok(Ok(Leadership::Leader(lease))) => lease,
             Ok(Ok(Leadership::Follower { leader })) => return TickOutcome::Follower { leader },

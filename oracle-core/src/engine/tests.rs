@@ -239,3 +239,72 @@ fn the_builder_names_what_is_missing() {
         .unwrap_err();
     assert_eq!(err, EngineError::DuplicateFeed(FeedId::ETH_USD));
 }
+
+/// A target whose node is down.
+struct DownTarget;
+
+#[async_trait]
+impl Submitter for DownTarget {
+    fn name(&self) -> &str {
+        "down"
+    }
+    async fn read_state(&self) -> Result<OnChainState, SubmitError> {
+        Err(SubmitError::Unreachable { reason: "connection refused".into() })
+    }
+    async fn simulate(&self, _: &PriceUpdate, _: &Fence) -> Result<(), SubmitError> {
+        unreachable!("never reached: the state cannot be read")
+    }
+    async fn send(&self, _: &PriceUpdate, _: &Fence) -> Result<PendingUpdate, SubmitError> {
+        unreachable!("never reached: the state cannot be read")
+    }
+    async fn wait(&self, _: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
+        unreachable!("never reached: the state cannot be read")
+    }
+}
+
+/// An always-leader elector that counts releases.
+#[derive(Default)]
+struct CountingElector(AtomicUsize);
+
+#[async_trait]
+impl LeaderElector for CountingElector {
+    fn id(&self) -> &str {
+        "bot-a"
+    }
+    async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
+        Ok(Leadership::Leader(Lease {
+            holder: "bot-a".into(),
+            token: FencingToken(1),
+            valid_until: Instant::now() + Duration::from_secs(60),
+        }))
+    }
+    async fn release(&self) -> Result<(), ElectionError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_leader_that_cannot_reach_the_target_steps_down_and_backs_off() {
+    let elector = Arc::new(CountingElector::default());
+    let e = Engine::builder()
+        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
+        .elector(elector.clone())
+        .submitter(Arc::new(DownTarget))
+        .retries(0, Duration::ZERO)
+        .health_gate(3, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
+    }
+    assert_eq!(elector.0.load(Ordering::SeqCst), 0, "two failures are within the gate");
+    assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
+    assert_eq!(elector.0.load(Ordering::SeqCst), 1, "the third gives leadership up");
+    assert!(!e.status().borrow().is_leader);
+    let report = e.tick().await;
+    assert_eq!(report.outcome, TickOutcome::Follower { leader: None }, "backing off: no attempt to lead");
+}
