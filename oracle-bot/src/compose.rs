@@ -6,7 +6,7 @@ use oracle_core::{
     AlwaysLeader, Engine, FeedId, LogAlerter,
     evm::{FailoverConfig, FailoverTransport, ManualOracleSubmitter, connect_failover},
 };
-use oracle_core::PriceSource;
+use oracle_core::{LeaderElector, PriceSource};
 use oracle_sources::{ChainlinkSource, FixedPriceSource, Providers};
 
 use crate::{BotConfig, BotError, config::Feeds};
@@ -78,14 +78,23 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         }
     }
 
-    if config.leader_election_enabled {
-        tracing::warn!(
-            "LEADER_ELECTION_ENABLED=true, but this release has no elector yet: running as the only leader"
-        );
-    }
-    let engine = Engine::builder()
+    let mut builder = Engine::builder();
+    let elector: Arc<dyn LeaderElector> = match &config.election {
+        None => Arc::new(AlwaysLeader::new(config.bot_id.clone())),
+        Some(election) => {
+            tracing::info!(backend = %election.elector.describe(), lease = ?election.lease, "leader election on");
+            // Act only with margin left on the lease, but a margin the lease can give: at most
+            // half of what remains after one renew interval.
+            let room = election.lease.renew_deadline().saturating_sub(election.lease.renew_interval()) / 2;
+            builder = builder
+                .health_gate(election.max_target_failures, election.backoff)
+                .lease_margin(room.min(std::time::Duration::from_secs(2)));
+            election.elector.connect(&config.bot_id, election.lease.clone()).await?
+        }
+    };
+    let engine = builder
         .sources(sources)
-        .elector(Arc::new(AlwaysLeader::new(config.bot_id.clone())))
+        .elector(elector)
         .submitter(Arc::new(submitter))
         .alerter(Arc::new(LogAlerter))
         .policy(config.policy.clone())

@@ -8,6 +8,7 @@ use oracle_core::{
     Policy, Price,
     evm::{RpcUrl, parse_private_key},
 };
+use oracle_election::{ElectorConfig, LeaseConfig};
 use oracle_sources::{JejuDefaults, PriceMode, SourceConfig, jeju_defaults};
 use zeroize::Zeroizing;
 
@@ -102,6 +103,20 @@ pub enum Feeds {
     },
 }
 
+/// Leader election settings (`LEADER_ELECTION_BACKEND` and friends; see `oracle_election::env`).
+#[derive(Debug, Clone)]
+pub struct ElectionSettings {
+    /// The backend.
+    pub elector: ElectorConfig,
+    /// The lease timing.
+    pub lease: LeaseConfig,
+    /// Consecutive ticks failing against the target before the leader steps down
+    /// (`LEADER_MAX_TARGET_FAILURES`, default 3).
+    pub max_target_failures: u32,
+    /// How long a leader that stepped down stays a follower (`LEADER_BACKOFF_MS`, default 30000).
+    pub backoff: Duration,
+}
+
 /// Everything the bot needs, validated.
 #[derive(Debug, Clone)]
 pub struct BotConfig {
@@ -149,6 +164,8 @@ pub struct BotConfig {
     pub stuck_blocks: u64,
     /// Whether leader election is on (`LEADER_ELECTION_ENABLED`, on only when `true`).
     pub leader_election_enabled: bool,
+    /// The election's backend, lease timing and health gate, when election is on.
+    pub election: Option<ElectionSettings>,
     /// Whether `/health` and `/metrics` are served (`ENABLE_HEALTH_CHECK`, on unless `false`).
     pub enable_health_check: bool,
     /// Their port (`HEALTH_CHECK_PORT`, default 3000).
@@ -447,6 +464,22 @@ impl BotConfig {
         let chainlink_max_age = v.duration("CHAINLINK_MAX_AGE_S", 3600, false)?;
         positive("CHAINLINK_MAX_AGE_S", chainlink_max_age.is_zero())?;
 
+        let leader_election_enabled = v.get("LEADER_ELECTION_ENABLED").as_deref() == Some("true");
+        let election = if leader_election_enabled {
+            let invalid = |e: oracle_election::ElectionError| ConfigError::Invalid {
+                var: "LEADER_ELECTION_*",
+                reason: e.to_string(),
+            };
+            Some(ElectionSettings {
+                elector: ElectorConfig::from_env(lookup).map_err(invalid)?,
+                lease: LeaseConfig::from_env(lookup).map_err(invalid)?,
+                max_target_failures: v.parse("LEADER_MAX_TARGET_FAILURES", 3, "a whole number of ticks")?,
+                backoff: v.duration("LEADER_BACKOFF_MS", 30_000, true)?,
+            })
+        } else {
+            None
+        };
+
         Ok(Self {
             bot_id: v.get("BOT_ID").unwrap_or_else(random_bot_id),
             base_rpc_urls: v.urls("BASE_RPC_URLS", "BASE_RPC_URL")?,
@@ -467,7 +500,8 @@ impl BotConfig {
             receipt_timeout,
             stuck_after,
             stuck_blocks,
-            leader_election_enabled: v.get("LEADER_ELECTION_ENABLED").as_deref() == Some("true"),
+            leader_election_enabled,
+            election,
             enable_health_check: v.get("ENABLE_HEALTH_CHECK").as_deref() != Some("false"),
             health_check_port: v.parse("HEALTH_CHECK_PORT", 3000, "a TCP port (0-65535)")?,
             max_retries: v.parse("MAX_RETRIES", 3, "a whole number")?,

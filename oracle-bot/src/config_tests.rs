@@ -64,7 +64,9 @@ fn decimals_are_exact() {
     assert_eq!(c.gas_price_multiplier_permille, 1_250);
     assert_eq!(c.policy.deviation_threshold_bps(), 50);
     let c = with(&[("ELIZAOS_FIXED_PRICE_USD", "0.1")]).unwrap();
-    let Feeds::FixedEliza { price, .. } = c.feeds else { panic!("expected the fixed stand-in: {:?}", c.feeds) };
+    let Feeds::FixedEliza { price, .. } = c.feeds else {
+        panic!("expected the fixed stand-in: {:?}", c.feeds)
+    };
     assert_eq!(price.mantissa(), U256::from(10_000_000u64));
 }
 

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::{
     compose::{Composed, build_engine},
-    config::{BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, Feeds, Secret, UpdaterKey},
+    config::{BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, ElectionSettings, Feeds, Secret, UpdaterKey},
 };
 
 /// Why the bot could not start or run.
@@ -37,6 +37,9 @@ pub enum BotError {
     /// The target chain or contract is unusable.
     #[error("{0}")]
     Target(#[from] oracle_core::evm::EvmError),
+    /// The leader elector could not be set up.
+    #[error("leader election: {0}")]
+    Election(#[from] oracle_election::ElectionError),
     /// A price source could not be built.
     #[error("sources: {0}")]
     Sources(#[from] oracle_sources::Error),

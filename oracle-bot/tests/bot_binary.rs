@@ -47,6 +47,8 @@ async fn await_line(
     needle: &str,
 ) -> String {
     while let Some(line) = lines.next_line().await.expect("reading the bot's stdout") {
+        // Shown when the test fails: what the bot said on the way.
+        println!("{line}");
         if line.contains(needle) {
             return line;
         }
@@ -170,4 +172,49 @@ async fn start_up_errors_are_clear_messages() {
     let (code, text) = start_failure(&env).await;
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("does not behave like a ManualPriceOracle"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bots_elect_one_leader_and_the_follower_takes_over_when_it_dies() {
+    let d = Deployment::start().await;
+    d.advance_target(120).await;
+    let lock = tempfile::tempdir().unwrap();
+    let mut env = env_for(&d);
+    env.extend([
+        ("LEADER_ELECTION_ENABLED", "true".to_owned()),
+        ("LEADER_ELECTION_BACKEND", "file".to_owned()),
+        ("LEADER_LOCK_PATH", lock.path().join("leader.lock").display().to_string()),
+        ("LEADER_LEASE_MS", "1500".to_owned()),
+        ("LEADER_RENEW_INTERVAL_MS", "200".to_owned()),
+        ("LEADER_RENEW_DEADLINE_MS", "1000".to_owned()),
+        ("MIN_UPDATE_INTERVAL_S", "0".to_owned()),
+    ]);
+    let mut env_a = env.clone();
+    env_a.insert("BOT_ID", "bot-a".into());
+    let mut env_b = env.clone();
+    env_b.insert("BOT_ID", "bot-b".into());
+
+    let mut a = bot_command(&env_a).spawn().expect("bot a starts");
+    let mut a_lines = BufReader::new(a.stdout.take().unwrap()).lines();
+    await_line(&mut a_lines, "Bot bot-a became leader").await;
+    let mut b = bot_command(&env_b).spawn().expect("bot b starts");
+    let mut b_lines = BufReader::new(b.stdout.take().unwrap()).lines();
+    await_line(&mut b_lines, "Bot bot-b is follower, skipping update").await;
+
+    d.set_eth(3_100_00000000).await;
+    await_line(&mut a_lines, "Oracle updated successfully").await;
+    assert_eq!(d.prices().await.0, U256::from(3_100_00000000u128));
+
+    // The leader dies without releasing: the follower takes over once the lease runs out.
+    a.kill().await.unwrap();
+    d.set_eth(3_200_00000000).await;
+    await_line(&mut b_lines, "Previous leader bot-a is dead, taking over").await;
+    await_line(&mut b_lines, "Bot bot-b became leader").await;
+    let landed = await_line(&mut b_lines, "Oracle updated successfully").await;
+    assert!(landed.contains("token=Some(FencingToken(2))"), "a new term, a larger token: {landed}");
+    assert_eq!(d.prices().await.0, U256::from(3_200_00000000u128));
+
+    terminate(&b);
+    await_line(&mut b_lines, "released leadership").await;
+    assert!(b.wait().await.unwrap().success());
 }

@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod costs;
+pub mod election;
 pub mod fake_rpc;
 pub mod parts;
 pub mod uniswap;

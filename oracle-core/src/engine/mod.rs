@@ -304,8 +304,11 @@ impl Engine {
             token: seen.lease.as_ref().map(|l| l.token),
             outcome,
         };
-        self.log(&report);
         let is_leader = seen.lease.is_some();
+        if is_leader && !self.status.borrow().is_leader {
+            tracing::info!(bot_id = %self.bot_id, token = ?report.token, "Bot {} became leader", self.bot_id);
+        }
+        self.log(&report);
         self.record(&report, seen);
         if is_leader {
             self.gate_on_target_health(&report.outcome).await;
@@ -500,9 +503,6 @@ impl Engine {
     fn record(&self, report: &TickReport, seen: Seen) {
         let was_leader = self.status.borrow().is_leader;
         let is_leader = seen.lease.is_some();
-        if is_leader && !was_leader {
-            tracing::info!(bot_id = %self.bot_id, token = ?report.token, "Bot {} became leader", self.bot_id);
-        }
         m::record_tick(report, is_leader, was_leader);
         self.status.send_modify(|s| {
             s.ticks += 1;

@@ -1,0 +1,480 @@
+//! The Redis elector: bots on any number of hosts elect a leader through one Redis key.
+//!
+//! # Keys
+//!
+//! With the key prefix `P` (default [`DEFAULT_KEY_PREFIX`]):
+//!
+//! - `{P}:leader` holds `<bot id>:<token>` with a TTL of the lease duration. It is taken with
+//!   `SET … NX PX`, renewed with `PEXPIRE` and deleted only by a Lua script that first checks
+//!   the value is still ours (so a bot never renews or deletes another bot's lease).
+//! - `{P}:epoch` is the token counter (`INCR`). When it is missing (a Redis restarted without
+//!   persistence) it restarts from the Redis server's clock in milliseconds, and never below the
+//!   highest token the acquiring bot has seen, so tokens keep growing across the loss.
+//! - `{P}:previous` names the last holder that did not release; a bot that acquires while it is
+//!   set logs `Previous leader <id> is dead, taking over`.
+//! - `P:released` is the channel a release is published on; followers subscribe and try at once.
+//!
+//! The `{P}` hash tag keeps the keys in one slot, so the scripts also run on a Redis Cluster node.
+//!
+//! # Limits of Redis as a lock service
+//!
+//! - **Failover can lose the lock.** Replication is asynchronous: a primary can acknowledge our
+//!   `SET`, die before a replica received it, and the promoted replica lets a second bot acquire
+//!   while the first still believes it leads (until its renewal fails). Fencing tokens let a
+//!   target refuse the stale leader, but only a consensus store removes the window.
+//! - **One instance is a single point of failure.** While it is down nobody can lead: the
+//!   leader steps down by its renew deadline (fail closed) and no update is sent until Redis is
+//!   back.
+//! - **Expiry runs on Redis's clock**, leadership deadlines on the bot's monotonic clock; a lease
+//!   is safe as long as the two clocks do not drift apart by more than
+//!   `duration - renew_deadline` within one lease.
+//!
+//! When those matter, use the etcd elector (feature `etcd`: Raft consensus, leases kept by the
+//! cluster).
+//!
+//! URLs are `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS, verified against the
+//! web PKI roots). The URL is never logged or shown in errors; only `host:port` is.
+
+use std::{
+    fmt,
+    sync::{Arc, LazyLock},
+    time::{Duration, SystemTime},
+};
+
+use ::redis::{
+    Client, ConnectionAddr, RedisError, Script,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use oracle_core::{ElectionError, FencingToken, LeaderInfo};
+use zeroize::Zeroizing;
+
+use crate::{
+    LeaseConfig,
+    state::{Attempt, Backend, Core, Task, Waker},
+};
+
+/// The default key prefix: `oracle-bot`.
+pub const DEFAULT_KEY_PREFIX: &str = "oracle-bot";
+
+const BACKEND: &str = "redis";
+
+/// A Redis URL that never shows its credentials: `Debug` and `Display` print `scheme://host:port`.
+///
+/// ```
+/// use oracle_election::RedisUrl;
+/// let url = RedisUrl::parse("redis://:hunter2@127.0.0.1:6379/0")?;
+/// assert_eq!(url.to_string(), "redis://127.0.0.1:6379");
+/// assert!(!format!("{url:?}").contains("hunter2"));
+/// # Ok::<(), oracle_election::ElectionError>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisUrl {
+    url: Zeroizing<String>,
+    password: Option<Zeroizing<String>>,
+    shown: String,
+}
+
+impl RedisUrl {
+    /// Parses and checks a `redis://` or `rediss://` URL.
+    pub fn parse(url: &str) -> Result<Self, ElectionError> {
+        let url = Zeroizing::new(url.trim().to_owned());
+        let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
+        if scheme != "redis" && scheme != "rediss" {
+            return Err(ElectionError::Config(
+                "the Redis URL must start with redis:// or rediss:// (unix sockets are not supported)".into(),
+            ));
+        }
+        let client = Client::open(url.as_str())
+            .map_err(|_| ElectionError::Config(format!("the {scheme}:// URL cannot be parsed")))?;
+        let info = client.get_connection_info();
+        let shown = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => format!("redis://{host}:{port}"),
+            ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}"),
+            _ => format!("{scheme}://(unsupported address)"),
+        };
+        let password =
+            info.redis_settings().password().filter(|p| !p.is_empty()).map(|p| Zeroizing::new(p.into()));
+        Ok(Self { url, password, shown })
+    }
+
+    /// `scheme://host:port`, safe to log.
+    pub fn redacted(&self) -> &str {
+        &self.shown
+    }
+
+    /// Removes the URL and its password from a message.
+    fn scrub(&self, message: String) -> String {
+        let mut out = message.replace(self.url.as_str(), &self.shown);
+        if let Some(p) = &self.password {
+            out = out.replace(p.as_str(), "***");
+        }
+        out
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({})", self.shown)
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+/// A leader elector on Redis. See the [module docs](self) for the keys and Redis's limits.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), oracle_election::ElectionError> {
+/// use oracle_election::{LeaderElector, LeaseConfig, RedisElector, RedisUrl};
+///
+/// let url = RedisUrl::parse("redis://127.0.0.1:6379")?;
+/// let elector = RedisElector::connect(&url, "oracle-bot", "bot-1", LeaseConfig::default()).await?;
+/// let leadership = elector.acquire_or_renew().await?;
+/// # Ok(()) }
+/// ```
+pub struct RedisElector {
+    core: Core<RedisBackend>,
+    shown: String,
+    prefix: String,
+}
+
+impl RedisElector {
+    /// An elector for bot `id` on Redis at `url` with keys under `key_prefix`. The connection is
+    /// made lazily and re-made after failures, so this succeeds while Redis is down; the first
+    /// rounds then fail with [`ElectionError::Unavailable`]. Must be called inside a tokio runtime.
+    pub async fn connect(
+        url: &RedisUrl,
+        key_prefix: &str,
+        id: impl Into<String>,
+        lease: LeaseConfig,
+    ) -> Result<Self, ElectionError> {
+        if key_prefix.is_empty() || key_prefix.contains(['{', '}']) {
+            return Err(ElectionError::Config(
+                "the Redis key prefix must be non-empty, without braces".into(),
+            ));
+        }
+        let client = Client::open(url.url.as_str())
+            .map_err(|_| ElectionError::Config(format!("the Redis URL for {url} cannot be used")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(lease.renew_deadline()))
+            .set_response_timeout(Some(lease.renew_deadline()))
+            // Few, quick reconnection attempts: every round retries anyway, and a refusal (a wrong
+            // password) should surface as itself rather than as a timeout.
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(200))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| ElectionError::Config(format!("Redis at {url}: {}", url.scrub(e.to_string()))))?;
+        let backend = RedisBackend {
+            client,
+            conn,
+            url: url.clone(),
+            leader_key: format!("{{{key_prefix}}}:leader"),
+            epoch_key: format!("{{{key_prefix}}}:epoch"),
+            previous_key: format!("{{{key_prefix}}}:previous"),
+            channel: format!("{key_prefix}:released"),
+            lease,
+            pubsub_timeout: lease.renew_deadline(),
+        };
+        Ok(Self {
+            core: Core::new(backend, id.into(), lease)?,
+            shown: url.redacted().to_owned(),
+            prefix: key_prefix.to_owned(),
+        })
+    }
+}
+
+impl fmt::Debug for RedisElector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisElector")
+            .field("id", &self.core.id())
+            .field("server", &self.shown)
+            .field("key_prefix", &self.prefix)
+            .field("lease", &self.core.lease_config())
+            .finish()
+    }
+}
+
+crate::delegate_elector!(RedisElector);
+
+/// KEYS: leader, epoch, previous. ARGV: id, lease ms, floor.
+/// Returns `{1, value, token, previous}` when won, `{0, value, pttl, ""}` when held.
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  return {0, cur, redis.call('PTTL', KEYS[1]), ''}
+end
+local floor = tonumber(ARGV[3])
+local stored = redis.call('GET', KEYS[2])
+if not stored then
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if ms > floor then floor = ms end
+  redis.call('SET', KEYS[2], string.format('%d', floor))
+elseif tonumber(stored) < floor then
+  redis.call('SET', KEYS[2], string.format('%d', floor))
+end
+local token = redis.call('INCR', KEYS[2])
+local value = ARGV[1] .. ':' .. string.format('%d', token)
+redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2])
+local prev = redis.call('GET', KEYS[3])
+redis.call('SET', KEYS[3], value)
+return {1, value, token, prev or ''}
+",
+    )
+});
+
+/// KEYS: leader. ARGV: value, lease ms. Returns 1 when renewed.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+",
+    )
+});
+
+/// KEYS: leader, previous. ARGV: value, channel. Returns 1 when released.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  if redis.call('GET', KEYS[2]) == ARGV[1] then
+    redis.call('DEL', KEYS[2])
+  end
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
+  return 1
+end
+return 0
+",
+    )
+});
+
+/// KEYS: leader, previous. ARGV: channel. Returns `{value, pttl}` of the deposed holder.
+static FORCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  return {'', -2}
+end
+local pttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[1], cur)
+return {cur, pttl}
+",
+    )
+});
+
+/// KEYS: leader. Returns `{value, pttl}`.
+static LEADER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  return {'', -2}
+end
+return {cur, redis.call('PTTL', KEYS[1])}
+",
+    )
+});
+
+struct RedisBackend {
+    client: Client,
+    conn: ConnectionManager,
+    url: RedisUrl,
+    leader_key: String,
+    epoch_key: String,
+    previous_key: String,
+    channel: String,
+    lease: LeaseConfig,
+    pubsub_timeout: Duration,
+}
+
+fn value_of(id: &str, token: FencingToken) -> String {
+    format!("{id}:{token}")
+}
+
+impl RedisBackend {
+    fn unavailable(&self, e: &RedisError) -> ElectionError {
+        ElectionError::Unavailable {
+            backend: BACKEND,
+            reason: format!("{}: {}", self.url.redacted(), self.url.scrub(e.to_string())),
+        }
+    }
+
+    /// Parses `<id>:<token>` with its remaining TTL into a leader.
+    fn info(&self, value: &str, pttl: i64) -> Result<LeaderInfo, ElectionError> {
+        let corrupt = |what: String| ElectionError::Corrupt {
+            backend: BACKEND,
+            detail: format!("key {} on {}: {what}", self.leader_key, self.url.redacted()),
+        };
+        let (holder, token) = value
+            .rsplit_once(':')
+            .and_then(|(h, t)| Some((h, t.parse::<u64>().ok()?)))
+            .filter(|(h, _)| !h.is_empty())
+            .ok_or_else(|| corrupt(format!("expected `<bot id>:<token>`, found {value:?}")))?;
+        let remaining = u64::try_from(pttl).map_err(|_| corrupt("the key has no expiry".into()))?;
+        Ok(LeaderInfo {
+            holder: holder.to_owned(),
+            token: FencingToken(token),
+            expires_at: SystemTime::now() + Duration::from_millis(remaining),
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    const NAME: &'static str = BACKEND;
+
+    async fn try_acquire(&self, id: &str, floor: FencingToken) -> Result<Attempt, ElectionError> {
+        let mut conn = self.conn.clone();
+        let (won, value, n, previous): (i64, String, i64, String) = ACQUIRE
+            .key(&self.leader_key)
+            .key(&self.epoch_key)
+            .key(&self.previous_key)
+            .arg(id)
+            .arg(self.lease.duration_ms())
+            .arg(floor.0)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        if won == 1 {
+            let token = u64::try_from(n).map_err(|_| ElectionError::Corrupt {
+                backend: BACKEND,
+                detail: format!("key {} on {}: negative token {n}", self.epoch_key, self.url.redacted()),
+            })?;
+            let replaced_dead = (!previous.is_empty())
+                .then(|| previous.rsplit_once(':').map_or(previous.clone(), |(h, _)| h.into()));
+            return Ok(Attempt::Won { token: FencingToken(token), replaced_dead });
+        }
+        Ok(Attempt::Lost { leader: Some(self.info(&value, n)?) })
+    }
+
+    async fn renew(&self, id: &str, token: FencingToken) -> Result<bool, ElectionError> {
+        let mut conn = self.conn.clone();
+        let renewed: i64 = RENEW
+            .key(&self.leader_key)
+            .arg(value_of(id, token))
+            .arg(self.lease.duration_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        Ok(renewed == 1)
+    }
+
+    async fn release(&self, id: &str, token: FencingToken) -> Result<(), ElectionError> {
+        let mut conn = self.conn.clone();
+        let _released: i64 = RELEASE
+            .key(&self.leader_key)
+            .key(&self.previous_key)
+            .arg(value_of(id, token))
+            .arg(&self.channel)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        let mut conn = self.conn.clone();
+        let (value, pttl): (String, i64) =
+            LEADER.key(&self.leader_key).invoke_async(&mut conn).await.map_err(|e| self.unavailable(&e))?;
+        if value.is_empty() { Ok(None) } else { self.info(&value, pttl).map(Some) }
+    }
+
+    async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        let mut conn = self.conn.clone();
+        let (value, pttl): (String, i64) = FORCE
+            .key(&self.leader_key)
+            .key(&self.previous_key)
+            .arg(&self.channel)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.unavailable(&e))?;
+        if value.is_empty() { Ok(None) } else { self.info(&value, pttl.max(0)).map(Some) }
+    }
+
+    fn notifier(self: &Arc<Self>, waker: Waker) -> Option<Task> {
+        let client = self.client.clone();
+        let channel = self.channel.clone();
+        let timeout = self.pubsub_timeout;
+        let shown = self.url.redacted().to_owned();
+        Some(Box::pin(async move {
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                let subscribed = tokio::time::timeout(timeout, async {
+                    let mut pubsub = client.get_async_pubsub().await?;
+                    pubsub.subscribe(&channel).await?;
+                    Ok::<_, RedisError>(pubsub)
+                })
+                .await;
+                match subscribed {
+                    Ok(Ok(mut pubsub)) => {
+                        backoff = Duration::from_millis(50);
+                        // A release may have been published while we were not subscribed.
+                        waker.wake();
+                        let mut messages = pubsub.on_message();
+                        while messages.next().await.is_some() {
+                            waker.wake();
+                        }
+                        tracing::debug!(server = %shown, "release subscription closed; resubscribing");
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(server = %shown, error = ?e.kind(), "cannot subscribe to releases")
+                    }
+                    Err(_) => tracing::debug!(server = %shown, "subscribing to releases timed out"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_never_show_credentials() {
+        for raw in ["redis://user:s3cret@10.0.0.1:6380/2", "rediss://:s3cret@redis.example:6390"] {
+            let url = RedisUrl::parse(raw).unwrap();
+            for shown in [url.to_string(), format!("{url:?}"), url.redacted().to_owned()] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+                assert!(!shown.contains("user"), "{shown}");
+            }
+            assert_eq!(
+                url.scrub(format!("failed on {raw} with s3cret")),
+                format!("failed on {url} with ***")
+            );
+        }
+        assert_eq!(RedisUrl::parse("redis://127.0.0.1").unwrap().redacted(), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn refuses_other_schemes() {
+        for raw in ["http://x", "unix:///tmp/redis.sock", "127.0.0.1:6379", ""] {
+            assert!(matches!(RedisUrl::parse(raw), Err(ElectionError::Config(_))), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_value_carries_id_and_token() {
+        assert_eq!(value_of("bot:1", FencingToken(42)), "bot:1:42");
+        let parse =
+            |v: &str| v.rsplit_once(':').and_then(|(h, t)| Some((h.to_owned(), t.parse::<u64>().ok()?)));
+        assert_eq!(parse("bot:1:42"), Some(("bot:1".into(), 42)));
+    }
+}

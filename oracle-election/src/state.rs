@@ -1,0 +1,560 @@
+//! The state machine every backend shares: terms, background renewal, fail-closed deadlines and
+//! follower wake-ups. A backend only says how to acquire, renew, release and read one record.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use async_trait::async_trait;
+use oracle_core::{ElectionError, FencingToken, LeaderInfo, Leadership, Lease};
+use tokio::{sync::watch, task::AbortHandle};
+
+use crate::LeaseConfig;
+
+/// The result of one acquisition attempt on the backend.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// The record is now ours with `token`.
+    Won {
+        /// The new term's token.
+        token: FencingToken,
+        /// The holder whose lease had run out without a release, when we replaced one.
+        replaced_dead: Option<String>,
+    },
+    /// Someone else holds the record (or won a race for it).
+    Lost {
+        /// The current holder, when known.
+        leader: Option<LeaderInfo>,
+    },
+}
+
+/// A task that runs until aborted.
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Bumps the elector's wake-up channel.
+#[derive(Debug, Clone)]
+pub(crate) struct Waker(Arc<watch::Sender<u64>>);
+
+impl Waker {
+    /// Tells followers that leadership may be free.
+    pub(crate) fn wake(&self) {
+        self.0.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+/// One coordination backend: a single leadership record with a token and an expiry.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// The backend's name in errors and logs.
+    const NAME: &'static str;
+
+    /// Takes the record for `id` if nobody holds it (or its holder's lease ran out). `floor` is the
+    /// highest token this elector has seen; a new token is always above it.
+    async fn try_acquire(&self, id: &str, floor: FencingToken) -> Result<Attempt, ElectionError>;
+
+    /// Extends our term. `Ok(false)` when the record is no longer `(id, token)`.
+    async fn renew(&self, id: &str, token: FencingToken) -> Result<bool, ElectionError>;
+
+    /// Removes the record if it is still `(id, token)`, and tells followers.
+    async fn release(&self, id: &str, token: FencingToken) -> Result<(), ElectionError>;
+
+    /// The current holder, if its lease still runs.
+    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError>;
+
+    /// Removes the current holder's record, whoever it is; returns who that was.
+    async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError>;
+
+    /// A task that follows release notifications and calls `waker.wake()` for each.
+    fn notifier(self: &Arc<Self>, waker: Waker) -> Option<Task>;
+}
+
+enum Term {
+    /// Not leading.
+    Idle,
+    /// Leading; `renewed_at` is when the last successful renewal (or the acquisition) started.
+    Leading { token: FencingToken, renewed_at: Instant, renewer: AbortHandle },
+    /// Renewals failed past the deadline: not acting, but the record may still be ours.
+    Lapsed { token: FencingToken },
+}
+
+struct Inner<B> {
+    backend: Arc<B>,
+    id: String,
+    lease: LeaseConfig,
+    term: Mutex<Term>,
+    /// Serialises acquisitions and releases of this elector.
+    op: tokio::sync::Mutex<()>,
+    waker: Waker,
+    /// The highest token this elector has seen (its own and its leaders').
+    seen: AtomicU64,
+    expiry_timer: Mutex<Option<AbortHandle>>,
+}
+
+/// The elector every backend's public type wraps.
+pub(crate) struct Core<B: Backend> {
+    inner: Arc<Inner<B>>,
+    notifier: Option<AbortHandle>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<B: Backend> Core<B> {
+    /// Starts an elector for `id` on `backend` (spawns its notifier; needs a tokio runtime).
+    pub(crate) fn new(backend: B, id: String, lease: LeaseConfig) -> Result<Self, ElectionError> {
+        if id.trim().is_empty() {
+            return Err(ElectionError::Config("the bot id must not be empty".into()));
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ElectionError::Config("electors must be created inside a tokio runtime".into()));
+        }
+        let backend = Arc::new(backend);
+        let (tx, _) = watch::channel(0);
+        let waker = Waker(Arc::new(tx));
+        let notifier = backend.notifier(waker.clone()).map(|task| tokio::spawn(task).abort_handle());
+        let inner = Arc::new(Inner {
+            backend,
+            id,
+            lease,
+            term: Mutex::new(Term::Idle),
+            op: tokio::sync::Mutex::new(()),
+            waker,
+            seen: AtomicU64::new(0),
+            expiry_timer: Mutex::new(None),
+        });
+        Ok(Self { inner, notifier })
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub(crate) fn lease_config(&self) -> LeaseConfig {
+        self.inner.lease
+    }
+
+    pub(crate) fn watch(&self) -> watch::Receiver<u64> {
+        self.inner.waker.0.subscribe()
+    }
+
+    pub(crate) async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
+        let inner = &self.inner;
+        let _op = inner.op.lock().await;
+        let lapsed = {
+            let mut term = lock(&inner.term);
+            match &*term {
+                Term::Leading { token, renewed_at, .. } => {
+                    let valid_until = *renewed_at + inner.lease.renew_deadline();
+                    if Instant::now() < valid_until {
+                        return Ok(Leadership::Leader(inner.lease_of(*token, valid_until)));
+                    }
+                    let token = *token;
+                    inner.lapse(&mut term, token);
+                    Some(token)
+                }
+                Term::Lapsed { token } => Some(*token),
+                Term::Idle => None,
+            }
+        };
+        if let Some(token) = lapsed {
+            // The record may still be ours (the backend was briefly unreachable): resume the term if
+            // it is, with the same token; nobody else can have led in between.
+            let started = Instant::now();
+            match inner.bounded(inner.backend.renew(&inner.id, token)).await? {
+                true => {
+                    tracing::info!(bot_id = %inner.id, backend = B::NAME, %token, "leadership record still ours: resuming the term");
+                    let valid_until = Inner::start_term(inner, token, started);
+                    return Ok(Leadership::Leader(inner.lease_of(token, valid_until)));
+                }
+                false => *lock(&inner.term) = Term::Idle,
+            }
+        }
+        let started = Instant::now();
+        let floor = FencingToken(inner.seen.load(Ordering::Relaxed));
+        match inner.bounded(inner.backend.try_acquire(&inner.id, floor)).await? {
+            Attempt::Won { token, replaced_dead } => {
+                inner.saw(token);
+                if let Some(previous) = replaced_dead {
+                    tracing::info!(
+                        bot_id = %inner.id,
+                        previous = %previous,
+                        %token,
+                        backend = B::NAME,
+                        "Previous leader {previous} is dead, taking over"
+                    );
+                }
+                if let Some(timer) = lock(&inner.expiry_timer).take() {
+                    timer.abort();
+                }
+                let valid_until = Inner::start_term(inner, token, started);
+                Ok(Leadership::Leader(inner.lease_of(token, valid_until)))
+            }
+            Attempt::Lost { leader } => {
+                if let Some(info) = &leader {
+                    inner.saw(info.token);
+                    Inner::wake_at_expiry(inner, info.expires_at);
+                }
+                Ok(Leadership::Follower { leader: leader.map(|l| l.holder) })
+            }
+        }
+    }
+
+    pub(crate) async fn release(&self) -> Result<(), ElectionError> {
+        let inner = &self.inner;
+        let _op = inner.op.lock().await;
+        let token = {
+            let mut term = lock(&inner.term);
+            let token = match &*term {
+                Term::Leading { token, renewer, .. } => {
+                    renewer.abort();
+                    Some(*token)
+                }
+                Term::Lapsed { token } => Some(*token),
+                Term::Idle => None,
+            };
+            *term = Term::Idle;
+            token
+        };
+        match token {
+            Some(token) => inner.bounded(inner.backend.release(&inner.id, token)).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        let info = self.inner.bounded(self.inner.backend.leader()).await?;
+        if let Some(info) = &info {
+            self.inner.saw(info.token);
+        }
+        Ok(info)
+    }
+
+    pub(crate) async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        let deposed = self.inner.bounded(self.inner.backend.force_step_down()).await?;
+        if let Some(info) = &deposed {
+            tracing::warn!(
+                bot_id = %self.inner.id,
+                deposed = %info.holder,
+                token = %info.token,
+                backend = B::NAME,
+                "forced the leader to step down"
+            );
+        }
+        Ok(deposed)
+    }
+}
+
+impl<B: Backend> Drop for Core<B> {
+    fn drop(&mut self) {
+        if let Some(n) = &self.notifier {
+            n.abort();
+        }
+        if let Some(t) = lock(&self.inner.expiry_timer).take() {
+            t.abort();
+        }
+        if let Term::Leading { renewer, .. } = &*lock(&self.inner.term) {
+            renewer.abort();
+        }
+    }
+}
+
+impl<B: Backend> Inner<B> {
+    fn lease_of(&self, token: FencingToken, valid_until: Instant) -> Lease {
+        Lease { holder: self.id.clone(), token, valid_until }
+    }
+
+    fn saw(&self, token: FencingToken) {
+        self.seen.fetch_max(token.0, Ordering::Relaxed);
+    }
+
+    /// Bounds one backend call by the renew deadline: an answer later than that is useless.
+    async fn bounded<T>(
+        &self,
+        fut: impl Future<Output = Result<T, ElectionError>>,
+    ) -> Result<T, ElectionError> {
+        let limit = self.lease.renew_deadline();
+        tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+            Err(ElectionError::Unavailable {
+                backend: B::NAME,
+                reason: format!("no answer within {limit:?}"),
+            })
+        })
+    }
+
+    /// Starts a term that began (was acquired or last renewed) at `started`; returns its deadline.
+    fn start_term(this: &Arc<Self>, token: FencingToken, started: Instant) -> Instant {
+        let renewer = tokio::spawn(renew_loop(Arc::downgrade(this), token, started)).abort_handle();
+        let mut term = lock(&this.term);
+        if let Term::Leading { renewer: old, .. } = &*term {
+            old.abort();
+        }
+        *term = Term::Leading { token, renewed_at: started, renewer };
+        started + this.lease.renew_deadline()
+    }
+
+    /// Fails closed: stops claiming leadership of `token`'s term.
+    fn lapse(&self, term: &mut Term, token: FencingToken) {
+        if let Term::Leading { token: t, renewer, .. } = &*term
+            && *t == token
+        {
+            renewer.abort();
+            tracing::warn!(
+                bot_id = %self.id,
+                backend = B::NAME,
+                %token,
+                deadline = ?self.lease.renew_deadline(),
+                "no successful renewal within the renew deadline: stepping down"
+            );
+            *term = Term::Lapsed { token };
+            self.waker.wake();
+        }
+    }
+
+    /// Wakes followers shortly after the current leader's lease runs out, so a crashed leader is
+    /// replaced without waiting for the embedder's next round.
+    fn wake_at_expiry(this: &Arc<Self>, expires_at: SystemTime) {
+        let floor = this.lease.renew_interval().min(Duration::from_millis(100));
+        let delay = expires_at.duration_since(SystemTime::now()).unwrap_or_default().max(floor)
+            + Duration::from_millis(5);
+        let weak = Arc::downgrade(this);
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(inner) = weak.upgrade() {
+                inner.waker.wake();
+            }
+        })
+        .abort_handle();
+        if let Some(old) = lock(&this.expiry_timer).replace(timer) {
+            old.abort();
+        }
+    }
+}
+
+/// Renews `token`'s term every renew interval until it is lost, lapses or is aborted.
+async fn renew_loop<B: Backend>(weak: Weak<Inner<B>>, token: FencingToken, mut last_attempt: Instant) {
+    loop {
+        let Some(interval) = weak.upgrade().map(|i| i.lease.renew_interval()) else { return };
+        tokio::time::sleep_until((last_attempt + interval).into()).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let started = Instant::now();
+        last_attempt = started;
+        let deadline = match &*lock(&inner.term) {
+            Term::Leading { token: t, renewed_at, .. } if *t == token => {
+                *renewed_at + inner.lease.renew_deadline()
+            }
+            _ => return,
+        };
+        let remaining = deadline.saturating_duration_since(started);
+        let outcome = if remaining.is_zero() {
+            None
+        } else {
+            tokio::time::timeout(interval.min(remaining), inner.backend.renew(&inner.id, token)).await.ok()
+        };
+        match outcome {
+            Some(Ok(true)) => {
+                if let Term::Leading { token: t, renewed_at, .. } = &mut *lock(&inner.term)
+                    && *t == token
+                {
+                    *renewed_at = started;
+                }
+                continue;
+            }
+            Some(Ok(false)) => {
+                let mut term = lock(&inner.term);
+                if matches!(&*term, Term::Leading { token: t, .. } if *t == token) {
+                    tracing::warn!(
+                        bot_id = %inner.id,
+                        backend = B::NAME,
+                        %token,
+                        "leadership lost: the record is no longer ours"
+                    );
+                    *term = Term::Idle;
+                    inner.waker.wake();
+                }
+                return;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(bot_id = %inner.id, backend = B::NAME, %token, error = %e, "renewing leadership failed")
+            }
+            None => {
+                tracing::warn!(bot_id = %inner.id, backend = B::NAME, %token, "renewing leadership timed out")
+            }
+        }
+        if Instant::now() >= deadline {
+            let mut term = lock(&inner.term);
+            inner.lapse(&mut term, token);
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// A backend in memory that can be taken down and made slow.
+    #[derive(Default)]
+    struct Fake {
+        holder: Mutex<Option<(String, u64)>>,
+        counter: AtomicU64,
+        down: AtomicBool,
+        delay_ms: AtomicU64,
+        renewals: AtomicU64,
+    }
+
+    struct FakeBackend(Arc<Fake>);
+
+    impl FakeBackend {
+        async fn pause(&self) -> Result<(), ElectionError> {
+            tokio::time::sleep(Duration::from_millis(self.0.delay_ms.load(Ordering::Relaxed))).await;
+            if self.0.down.load(Ordering::Relaxed) {
+                return Err(ElectionError::Unavailable { backend: "fake", reason: "down".into() });
+            }
+            Ok(())
+        }
+    }
+
+    fn info(holder: &(String, u64)) -> LeaderInfo {
+        LeaderInfo {
+            holder: holder.0.clone(),
+            token: FencingToken(holder.1),
+            expires_at: SystemTime::now() + Duration::from_millis(300),
+        }
+    }
+
+    #[async_trait]
+    impl Backend for FakeBackend {
+        const NAME: &'static str = "fake";
+
+        async fn try_acquire(&self, id: &str, floor: FencingToken) -> Result<Attempt, ElectionError> {
+            self.pause().await?;
+            let mut h = lock(&self.0.holder);
+            if let Some(current) = &*h {
+                return Ok(Attempt::Lost { leader: Some(info(current)) });
+            }
+            let token = self.0.counter.fetch_add(1, Ordering::Relaxed).max(floor.0) + 1;
+            *h = Some((id.to_owned(), token));
+            Ok(Attempt::Won { token: FencingToken(token), replaced_dead: None })
+        }
+
+        async fn renew(&self, id: &str, token: FencingToken) -> Result<bool, ElectionError> {
+            self.pause().await?;
+            self.0.renewals.fetch_add(1, Ordering::Relaxed);
+            Ok(lock(&self.0.holder).as_ref().is_some_and(|(h, t)| h == id && *t == token.0))
+        }
+
+        async fn release(&self, id: &str, token: FencingToken) -> Result<(), ElectionError> {
+            self.pause().await?;
+            let mut h = lock(&self.0.holder);
+            if h.as_ref().is_some_and(|(i, t)| i == id && *t == token.0) {
+                *h = None;
+            }
+            Ok(())
+        }
+
+        async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+            self.pause().await?;
+            Ok(lock(&self.0.holder).as_ref().map(info))
+        }
+
+        async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+            self.pause().await?;
+            Ok(lock(&self.0.holder).take().as_ref().map(info))
+        }
+
+        fn notifier(self: &Arc<Self>, _waker: Waker) -> Option<Task> {
+            None
+        }
+    }
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn elector(fake: &Arc<Fake>, id: &str) -> Core<FakeBackend> {
+        let lease = LeaseConfig::new(ms(300), ms(20), ms(150)).unwrap();
+        Core::new(FakeBackend(Arc::clone(fake)), id.into(), lease).unwrap()
+    }
+
+    fn lease_of(l: Leadership) -> Lease {
+        match l {
+            Leadership::Leader(lease) => lease,
+            other => panic!("expected leadership, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn renews_in_the_background_fails_closed_and_resumes() {
+        let fake = Arc::new(Fake::default());
+        let a = elector(&fake, "a");
+        let first = lease_of(a.acquire_or_renew().await.unwrap());
+        tokio::time::sleep(ms(100)).await;
+        assert!(fake.renewals.load(Ordering::Relaxed) >= 3, "renewals run without rounds");
+        let renewed = lease_of(a.acquire_or_renew().await.unwrap());
+        assert_eq!(renewed.token, first.token);
+        assert!(renewed.valid_until > first.valid_until);
+
+        fake.down.store(true, Ordering::Relaxed);
+        let down_at = Instant::now();
+        let last = lease_of(a.acquire_or_renew().await.unwrap());
+        assert!(
+            last.valid_until <= down_at + ms(150),
+            "validity never reaches past the last renewal's deadline"
+        );
+        let mut wake = a.watch();
+        tokio::time::timeout(ms(1000), wake.changed()).await.unwrap().unwrap();
+        assert!(Instant::now() >= last.valid_until, "stepped down at the deadline, not before");
+        assert!(matches!(a.acquire_or_renew().await, Err(ElectionError::Unavailable { .. })));
+
+        // Back up, and the record is still ours: the same term resumes.
+        fake.down.store(false, Ordering::Relaxed);
+        assert_eq!(lease_of(a.acquire_or_renew().await.unwrap()).token, first.token);
+    }
+
+    #[tokio::test]
+    async fn a_lost_record_is_noticed_at_the_next_renewal() {
+        let fake = Arc::new(Fake::default());
+        let (a, b) = (elector(&fake, "a"), elector(&fake, "b"));
+        let first = lease_of(a.acquire_or_renew().await.unwrap());
+        assert_eq!(b.acquire_or_renew().await.unwrap(), Leadership::Follower { leader: Some("a".into()) });
+        assert_eq!(b.force_step_down().await.unwrap().unwrap().token, first.token);
+        let second = lease_of(b.acquire_or_renew().await.unwrap());
+        assert!(second.token > first.token);
+        let mut wake = a.watch();
+        tokio::time::timeout(ms(1000), wake.changed()).await.unwrap().unwrap();
+        assert_eq!(a.acquire_or_renew().await.unwrap(), Leadership::Follower { leader: Some("b".into()) });
+    }
+
+    #[tokio::test]
+    async fn validity_counts_from_the_start_of_the_call() {
+        let fake = Arc::new(Fake::default());
+        fake.delay_ms.store(60, Ordering::Relaxed);
+        let a = elector(&fake, "a");
+        let started = Instant::now();
+        let lease = lease_of(a.acquire_or_renew().await.unwrap());
+        let ended = Instant::now();
+        assert!(ended >= started + ms(60));
+        // Measured from when the attempt started (a few microseconds after `started`), not from
+        // the answer 60 ms later.
+        assert!(lease.valid_until <= started + ms(155), "a slow answer does not extend the lease");
+        assert!(lease.valid_until + ms(50) <= ended + ms(150));
+        a.release().await.unwrap();
+        assert_eq!(a.leader().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_empty_id_is_refused() {
+        let fake = Arc::new(Fake::default());
+        let lease = LeaseConfig::default();
+        assert!(matches!(Core::new(FakeBackend(fake), " ".into(), lease), Err(ElectionError::Config(_))));
+    }
+}
