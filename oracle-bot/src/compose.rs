@@ -89,7 +89,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
             builder = builder
                 .health_gate(election.max_target_failures, election.backoff)
                 .lease_margin(room.min(std::time::Duration::from_secs(2)));
-            election.elector.connect(&config.bot_id, election.lease.clone()).await?
+            election.elector.connect(&config.bot_id, election.lease).await?
         }
     };
     let engine = builder
