@@ -11,7 +11,7 @@ SOLC_VERSION=0.8.30
 OZ_VERSION=5.7.0
 UNISWAP_V3_CORE_VERSION=1.0.1
 CHAINLINK_VERSION=1.5.0
-DEB_PACKAGES=(redis-server etcd-server protobuf-compiler prometheus jq)
+# etcd-client's build needs protoc and the standard .proto files (libprotobuf-dev).
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -20,6 +20,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v etcd >/dev/null || need_apt+=(etcd-server)
 command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || need_apt+=(libprotobuf-dev)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v jq >/dev/null || need_apt+=(jq)
 if [ ${#need_apt[@]} -gt 0 ]; then
