@@ -20,8 +20,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "contract artifacts match the source"
 node contracts/build.mjs --check
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 step "Solidity tests (forge)"
-bash scripts/forge-test.sh
+bash scripts/forge-test.sh 2>&1 | tee -a "$log"
 
 step "Rust tests (unit, end to end, doc)"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee -a "$log"
+
+# One closing line for the whole suite (cargo's last line is whichever crate ran last).
+count() { { grep -hoE "$1" "$log" || true; } | awk '{ if (match($0, /[0-9]+/)) s += substr($0, RSTART, RLENGTH) } END { print s + 0 }'; }
+passed=$(count '(test result: ok\. |: )[0-9]+ (passed|tests passed)')
+failed=$(count '[0-9]+ failed')
+echo
+echo "suite: $passed passed, $failed failed"
