@@ -16,8 +16,8 @@ use oracle_sources::{Providers, jeju_defaults};
 use crate::{
     advance_time, anvil, deploy_aggregator, deploy_oracle, lagging_anvil,
     parts::FixedLeader,
-    set_answer, signer,
-    uniswap::{LIQUIDITY, UniswapChain, exact::sqrt_price_x96_for},
+    set_answer, set_updater, signer,
+    uniswap::{ElizaPool, UniswapChain},
     wallet_provider,
 };
 
@@ -42,25 +42,12 @@ pub async fn jeju_tick_costs(reads: u32) -> TickCosts {
     // Base's clock starts 40 minutes behind, so a 30-minute TWAP history fits before "now".
     let base = UniswapChain::on(lagging_anvil(8453, 2400)).await;
     let aggregator = deploy_aggregator(&base.admin, 8, 3_000_00000000).await;
-    let weth = base.token("WETH", 18).await;
-    let eliza = base.token("elizaOS", 18).await;
-    let pool = base
-        .create_pool(eliza, weth, 3000, sqrt_price_x96_for("0.0000333333333333", 18, 18, eliza < weth))
-        .await;
-    base.grow_observations(pool, 200).await;
-    base.add_liquidity_around(pool, 6_000, LIQUIDITY).await;
+    let ElizaPool { weth, eliza, .. } = base.elizaos_pool().await;
     base.advance(1900).await;
     let jeju_node = anvil(420_691);
     let jeju_admin = wallet_provider(&jeju_node, 0);
     let oracle = deploy_oracle(&jeju_admin, jeju_node.addresses()[0], 3_000_00000000, 10_000_000).await;
-    oracle_core::evm::bindings::ManualPriceOracle::new(oracle, jeju_admin.clone())
-        .setPriceUpdater(jeju_node.addresses()[1])
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    set_updater(&jeju_admin, oracle, jeju_node.addresses()[1]).await;
 
     let config = |chain: &str| FailoverConfig {
         probe_interval: Duration::from_secs(3600),

@@ -140,6 +140,19 @@ pub async fn deploy_oracle(provider: &DynProvider, owner: Address, eth: u128, el
     *oracle.address()
 }
 
+/// Appoints `updater` as the oracle's `priceUpdater` (the provider's account must own it).
+pub async fn set_updater(owner: &DynProvider, oracle: Address, updater: Address) {
+    let receipt = ManualPriceOracle::new(oracle, owner.clone())
+        .setPriceUpdater(updater)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "setPriceUpdater reverted");
+}
+
 /// Sets the aggregator's answer (a new round at the current block time).
 pub async fn set_answer(provider: &DynProvider, aggregator: Address, answer: i128) {
     MockV3Aggregator::new(aggregator, provider.clone())
@@ -224,14 +237,7 @@ impl Deployment {
         } else {
             deploy_oracle(&target_admin, owner, START_ETH, START_ELIZA).await
         };
-        ManualPriceOracle::new(oracle, target_admin.clone())
-            .setPriceUpdater(updater)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        set_updater(&target_admin, oracle, updater).await;
         Self { source, target, source_admin, target_admin, aggregator, oracle, updater }
     }
 

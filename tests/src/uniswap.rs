@@ -77,6 +77,17 @@ pub fn uniswap_artifact(name: &str) -> std::path::PathBuf {
         .join(format!("{name}.json"))
 }
 
+/// The elizaOS/WETH pool of [`UniswapChain::elizaos_pool`].
+#[derive(Debug, Clone, Copy)]
+pub struct ElizaPool {
+    /// The WETH stand-in (18 decimals).
+    pub weth: Address,
+    /// The elizaOS stand-in (18 decimals).
+    pub eliza: Address,
+    /// The 0.3% pool, with observation room and liquidity.
+    pub pool: Address,
+}
+
 /// An anvil chain with Uniswap V3's factory and our callback contract, driven by account 0.
 pub struct UniswapChain {
     /// The chain.
@@ -106,6 +117,19 @@ impl UniswapChain {
         let factory = deploy(&admin, artifact_bytecode(&uniswap_artifact("UniswapV3Factory")), vec![]).await;
         let caller = *UniswapV3Caller::deploy(admin.clone()).await.expect("the caller deploys").address();
         Self { anvil, admin, factory, caller, fake_tokens: AtomicU64::new(0x10_0000) }
+    }
+
+    /// An elizaOS/WETH pool (fee 0.3%) at elizaOS = $0.10 with ETH at $3000 (0.1 / 3000 WETH per
+    /// elizaOS), room for 200 observations and [`LIQUIDITY`] around the price: the demo's and
+    /// the cost benchmark's market.
+    pub async fn elizaos_pool(&self) -> ElizaPool {
+        let weth = self.token("WETH", 18).await;
+        let eliza = self.token("elizaOS", 18).await;
+        let sqrt_price = exact::sqrt_price_x96_for("0.0000333333333333", 18, 18, eliza < weth);
+        let pool = self.create_pool(eliza, weth, 3000, sqrt_price).await;
+        self.grow_observations(pool, 200).await;
+        self.add_liquidity_around(pool, 6_000, LIQUIDITY).await;
+        ElizaPool { weth, eliza, pool }
     }
 
     /// A read-only provider, as the bot builds it.

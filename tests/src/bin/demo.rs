@@ -18,8 +18,8 @@ use alloy::{
 };
 use oracle_core::evm::bindings::ManualPriceOracle;
 use oracle_tests::{
-    anvil, deploy_aggregator, deploy_oracle, key_hex, lagging_anvil, set_answer,
-    uniswap::{LIQUIDITY, UniswapChain, exact::sqrt_price_x96_for},
+    anvil, deploy_aggregator, deploy_oracle, key_hex, lagging_anvil, set_answer, set_updater,
+    uniswap::{ElizaPool, UniswapChain},
     wallet_provider,
 };
 use tokio::{
@@ -116,25 +116,12 @@ async fn main() {
         "deploying Chainlink's MockV3Aggregator (ETH/USD = 3000), Uniswap V3 (factory, elizaOS/WETH pool) and the oracle",
     );
     let aggregator = deploy_aggregator(&base.admin, 8, 3_000_00000000).await;
-    let weth = base.token("WETH", 18).await;
-    let eliza = base.token("elizaOS", 18).await;
+    let ElizaPool { weth, eliza, pool } = base.elizaos_pool().await;
     let eliza_is_token0 = eliza < weth;
-    // elizaOS at $0.10 with ETH at $3000: 0.1 / 3000 WETH per elizaOS.
-    let sqrt_price = sqrt_price_x96_for("0.0000333333333333", 18, 18, eliza_is_token0);
-    let pool = base.create_pool(eliza, weth, 3000, sqrt_price).await;
-    base.grow_observations(pool, 200).await;
-    base.add_liquidity_around(pool, 6_000, LIQUIDITY).await;
     base.advance(WINDOW_S + 60).await;
     let oracle = deploy_oracle(&jeju, jeju_node.addresses()[0], 3_000_00000000, 10_000_000).await;
     let updater = jeju_node.addresses()[1];
-    ManualPriceOracle::new(oracle, jeju.clone())
-        .setPriceUpdater(updater)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    set_updater(&jeju, oracle, updater).await;
     println!(
         "    aggregator {aggregator}, factory {}, pool {pool} (elizaOS {eliza}, WETH {weth}), oracle {oracle}",
         base.factory
