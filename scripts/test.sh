@@ -27,7 +27,7 @@ step "Solidity tests (forge)"
 bash scripts/forge-test.sh 2>&1 | tee -a "$log"
 
 step "Rust tests (unit, end to end, doc)"
-cargo test --workspace --locked 2>&1 | tee -a "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee -a "$log"
 
 # One closing line for the whole suite (cargo's last line is whichever crate ran last).
 count() { { grep -hoE "$1" "$log" || true; } | awk '{ if (match($0, /[0-9]+/)) s += substr($0, RSTART, RLENGTH) } END { print s + 0 }'; }

@@ -621,6 +621,30 @@ impl Probes {
         }
     }
 
+    /// Waits until every predicate of `wanted` has matched an event, in whatever order the events
+    /// arrive; returns the matching events in the order of `wanted`. Each event satisfies at most
+    /// one predicate (the first unmatched one it fits).
+    ///
+    /// Use it for events of different probes whose order nothing guarantees: a sub-millisecond
+    /// handover can print the new leader's `ACTED` before the old leader's `RELEASED` reaches
+    /// the test, and waiting for one then the other would consume the first and hang.
+    pub async fn until_each(&mut self, what: &str, wanted: &[&dyn Fn(&Event) -> bool]) -> Vec<Event> {
+        let start = Instant::now();
+        let mut found: Vec<Option<Event>> = vec![None; wanted.len()];
+        while found.iter().any(Option::is_none) {
+            let e = self.next().await;
+            if let Some(i) = (0..wanted.len()).find(|&i| found[i].is_none() && wanted[i](&e)) {
+                found[i] = Some(e);
+            }
+            assert!(
+                start.elapsed() < HANG_GUARD,
+                "still waiting for {what} after {HANG_GUARD:?}\n{}",
+                self.logs()
+            );
+        }
+        found.into_iter().flatten().collect()
+    }
+
     /// Waits for some probe to lead and act; returns its `ACTED` event.
     pub async fn until_acted(&mut self, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
         self.until(what, |e| e.kind() == "ACTED" && pred(e)).await
@@ -763,9 +787,17 @@ pub mod scenarios {
         let first = p.until_acted("a first leader", |_| true).await;
         let old = first.probe;
         p.probes[old].send("release").await;
-        let released = p.until("the release", |e| e.probe == old && e.kind() == "RELEASED").await;
-        let next = p.until_acted("a new leader", |e| e.probe != old).await;
-        let handover = next.at - released.at;
+        // The new leader's ACTED may arrive before the old leader's RELEASED: wait for both.
+        let events = p
+            .until_each(
+                "the release and a new leader's action",
+                &[&|e: &Event| e.probe == old && e.kind() == "RELEASED", &|e: &Event| {
+                    e.probe != old && e.kind() == "ACTED"
+                }],
+            )
+            .await;
+        let (released, next) = (&events[0], &events[1]);
+        let handover = next.at.saturating_duration_since(released.at);
         assert!(next.token() > first.token());
         p.stop_all(&[]).await;
         let terms = assert_one_leader_at_a_time(&p.target.actions());
