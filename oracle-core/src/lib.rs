@@ -68,6 +68,7 @@
 //! ```
 
 mod alert;
+mod clock;
 mod election;
 pub mod engine;
 #[cfg(feature = "evm")]
@@ -82,6 +83,7 @@ pub use alloy_primitives::{Address, B256, U256};
 
 pub use crate::{
     alert::{Alert, AlertError, Alerter, LogAlerter, Severity},
+    clock::BootInstant,
     election::{
         AlwaysLeader, ElectionError, Fence, FencingToken, LeaderElector, LeaderInfo, Leadership, Lease,
         LeaseLost,

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use alloy_primitives::{Address, B256, U256};
 use async_trait::async_trait;
 
-use crate::{FeedId, Fence, LeaseLost, Price};
+use crate::{FeedId, Fence, FencingToken, LeaseLost, Price};
 
 /// The prices a target accepts for one feed, inclusive at both ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,6 +398,25 @@ pub trait Submitter: Send + Sync {
     ) -> Result<PendingUpdate, SubmitError> {
         let _ = (pending, update, fence);
         Err(SubmitError::Refused { reason: format!("{} cannot replace transactions", self.name()) })
+    }
+
+    /// The highest fencing token the target has accepted, for a target that checks tokens;
+    /// `None` for a target without a fence (the default).
+    ///
+    /// The engine reads it before its first election round and again after the target refused
+    /// a token as stale, and hands it to the elector ([`crate::LeaderElector::raise_floor`]), so
+    /// tokens never go backwards across restarts, lost coordination data or a change of backend.
+    /// An unreachable target is an error (retried), never "no fence".
+    async fn fencing_floor(&self) -> Result<Option<FencingToken>, SubmitError> {
+        Ok(None)
+    }
+
+    /// An update this submitter sent earlier and has not seen resolved (mined, reverted or its
+    /// nonce used), remembered across restarts; `None` when there is none (the default keeps
+    /// nothing). The engine follows it before sending anything new, so a restart or a new
+    /// leader with the same key never leaves a stuck transaction behind or sends a duplicate.
+    async fn recover(&self) -> Result<Option<PendingUpdate>, SubmitError> {
+        Ok(None)
     }
 }
 

@@ -8,8 +8,15 @@
 //! - The leader keeps its lease alive through the **lease keep-alive stream**, once per renew
 //!   interval from the elector's background task, and checks that its election key still exists
 //!   with its revision (an operator may have removed it).
-//! - The fencing token is the **create revision** of the leader's election key: etcd's revisions
-//!   only grow, across restarts of the cluster too.
+//! - The fencing token is the **create revision** of the leader's election key plus an offset
+//!   kept in `<name>.epoch` (0 when absent). Revisions only grow while the cluster keeps its
+//!   data, but restart low on a new cluster and go back after a snapshot restore; the engine
+//!   tells the elector a fenced oracle's highest token, and a candidate whose next token could
+//!   not exceed it raises the offset first (offsets only grow), so tokens never go backwards.
+//! - A forced step-down puts `<name>.deposed` = the leader key's create revision, attached to
+//!   the leader's own lease: the deposed leader's next renewal finds it and revokes its lease
+//!   (freeing the election at once), and until then, or until the lease expires, nobody else
+//!   campaigns.
 //! - **Release** resigns (deletes the key if it is still ours) and revokes the lease. Followers
 //!   **watch** the election prefix and try at once on every deletion, which covers a release, a
 //!   forced step-down and a lease that etcd expired after its holder died. (`Observe` only
@@ -119,6 +126,8 @@ impl EtcdElector {
             name: config.election.clone(),
             prefix: format!("{}/", config.election),
             previous_key: format!("{}.previous", config.election),
+            epoch_key: format!("{}.epoch", config.election),
+            deposed_key: format!("{}.deposed", config.election),
             ttl,
             campaign_timeout: lease.renew_interval(),
             term: Mutex::new(None),
@@ -261,6 +270,8 @@ impl Scrub {
 /// Our term on the etcd side: the election key and the lease's keep-alive stream.
 struct EtcdTerm {
     token: FencingToken,
+    /// The create revision of our election key.
+    revision: i64,
     leader: LeaderKey,
     keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
 }
@@ -270,14 +281,30 @@ struct EtcdBackend {
     name: String,
     prefix: String,
     previous_key: String,
+    epoch_key: String,
+    deposed_key: String,
     ttl: i64,
     campaign_timeout: Duration,
     term: Mutex<Option<EtcdTerm>>,
     scrub: Scrub,
 }
 
-fn token_of(revision: i64) -> FencingToken {
-    FencingToken(u64::try_from(revision).unwrap_or(0))
+/// The token of the term whose election key was created at `revision`.
+fn token_of(offset: u64, revision: i64) -> Result<FencingToken, ElectionError> {
+    u64::try_from(revision).ok().and_then(|r| offset.checked_add(r)).map(FencingToken).ok_or_else(|| {
+        ElectionError::Corrupt {
+            backend: BACKEND,
+            detail: format!("no token for offset {offset} and revision {revision}"),
+        }
+    })
+}
+
+/// The token offset stored in the epoch key, the key's mod revision (0 when absent) and the
+/// store's current revision.
+struct Epoch {
+    offset: u64,
+    mod_revision: i64,
+    store_revision: i64,
 }
 
 impl EtcdBackend {
@@ -297,6 +324,84 @@ impl EtcdBackend {
         }
     }
 
+    /// Reads one key's value (`None` when absent) and the store's revision.
+    async fn get(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<(Option<etcd_client::KeyValue>, i64), ElectionError> {
+        let resp = self
+            .endpoints
+            .call(|c| async move { c.kv_client().get(key, None).await })
+            .await
+            .map_err(|e| self.unavailable(what, &e))?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        Ok((resp.kvs().first().cloned(), revision))
+    }
+
+    async fn epoch(&self) -> Result<Epoch, ElectionError> {
+        let (kv, store_revision) = self.get(&self.epoch_key, "reading the token offset").await?;
+        let Some(kv) = kv else { return Ok(Epoch { offset: 0, mod_revision: 0, store_revision }) };
+        let offset = kv.value_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).ok_or_else(|| {
+            ElectionError::Corrupt {
+                backend: BACKEND,
+                detail: format!(
+                    "key {:?} must hold a decimal token offset, found {:?}",
+                    self.epoch_key,
+                    String::from_utf8_lossy(kv.value()).chars().take(40).collect::<String>()
+                ),
+            }
+        })?;
+        Ok(Epoch { offset, mod_revision: kv.mod_revision(), store_revision })
+    }
+
+    /// The offset to campaign with: the stored one, raised to `floor` (if another bot changed it
+    /// meanwhile, whatever it wrote) when the next revision plus the offset could not exceed it.
+    async fn offset_above(&self, floor: FencingToken) -> Result<u64, ElectionError> {
+        let epoch = self.epoch().await?;
+        let next = u64::try_from(epoch.store_revision).unwrap_or(0).saturating_add(1);
+        if epoch.offset.saturating_add(next) > floor.0 {
+            return Ok(epoch.offset);
+        }
+        let key = self.epoch_key.as_str();
+        let value = floor.0.to_string();
+        let compare = if epoch.mod_revision == 0 {
+            Compare::version(key, CompareOp::Equal, 0)
+        } else {
+            Compare::mod_revision(key, CompareOp::Equal, epoch.mod_revision)
+        };
+        let txn = Txn::new().when([compare]).and_then([TxnOp::put(key, value, None)]);
+        let done = self
+            .endpoints
+            .call(|c| {
+                let txn = txn.clone();
+                async move { c.kv_client().txn(txn).await }
+            })
+            .await
+            .map_err(|e| self.unavailable("raising the token offset", &e))?;
+        if done.succeeded() {
+            tracing::info!(election = %self.name, offset = floor.0, "etcd: raised the token offset above the fencing floor");
+            return Ok(floor.0);
+        }
+        // Another candidate raised it first: offsets only grow, so theirs serves too.
+        Ok(self.epoch().await?.offset)
+    }
+
+    /// Whether the election key `kv` was deposed by an operator.
+    async fn is_deposed(&self, kv: &etcd_client::KeyValue) -> Result<bool, ElectionError> {
+        let (marker, _) = self.get(&self.deposed_key, "reading the step-down marker").await?;
+        Ok(marker.is_some_and(|m| m.value_str().is_ok_and(|v| v == kv.create_revision().to_string())))
+    }
+
+    /// When `lease` runs out (wall clock), as etcd counts it now.
+    async fn lease_expiry(&self, lease: i64) -> SystemTime {
+        let ttl =
+            self.endpoints.call(|c| async move { c.lease_client().time_to_live(lease, None).await }).await;
+        let remaining = ttl.map_or(0, |r| u64::try_from(r.ttl()).unwrap_or(0));
+        let now = SystemTime::now();
+        now.checked_add(Duration::from_secs(remaining)).unwrap_or(now)
+    }
+
     async fn info(&self, kv: &etcd_client::KeyValue) -> Result<LeaderInfo, ElectionError> {
         let holder = kv.value_str().map_err(|_| ElectionError::Corrupt {
             backend: BACKEND,
@@ -305,14 +410,11 @@ impl EtcdBackend {
                 String::from_utf8_lossy(kv.key())
             ),
         })?;
-        let lease = kv.lease();
-        let ttl =
-            self.endpoints.call(|c| async move { c.lease_client().time_to_live(lease, None).await }).await;
-        let remaining = ttl.map_or(0, |r| u64::try_from(r.ttl()).unwrap_or(0));
+        let offset = self.epoch().await?.offset;
         Ok(LeaderInfo {
             holder: holder.to_owned(),
-            token: token_of(kv.create_revision()),
-            expires_at: SystemTime::now() + Duration::from_secs(remaining),
+            token: token_of(offset, kv.create_revision())?,
+            expires_at: self.lease_expiry(kv.lease()).await,
         })
     }
 
@@ -361,10 +463,14 @@ impl EtcdBackend {
 impl Backend for EtcdBackend {
     const NAME: &'static str = BACKEND;
 
-    async fn try_acquire(&self, id: &str, _floor: FencingToken) -> Result<Attempt, ElectionError> {
+    async fn try_acquire(&self, id: &str, floor: FencingToken) -> Result<Attempt, ElectionError> {
         if let Some(kv) = self.leader_kv().await? {
+            if self.is_deposed(&kv).await? {
+                return Ok(Attempt::Held { until: self.lease_expiry(kv.lease()).await });
+            }
             return Ok(Attempt::Lost { leader: Some(self.info(&kv).await?) });
         }
+        let offset = self.offset_above(floor).await?;
         let ttl = self.ttl;
         let lease = self
             .endpoints
@@ -388,7 +494,14 @@ impl Backend for EtcdBackend {
             self.revoke(lease).await;
             return Ok(Attempt::Lost { leader: None });
         };
-        let token = token_of(leader.rev());
+        let revision = leader.rev();
+        let token = match token_of(offset, revision) {
+            Ok(t) => t,
+            Err(e) => {
+                self.revoke(leader.lease()).await;
+                return Err(e);
+            }
+        };
         let marker = format!("{id}:{token}");
         let previous_key = self.previous_key.as_str();
         let put = self
@@ -406,7 +519,7 @@ impl Backend for EtcdBackend {
             .ok()
             .and_then(|mut resp| resp.take_prev_key())
             .and_then(|p| p.value_str().ok().map(|v| v.rsplit_once(':').map_or(v, |(h, _)| h).to_owned()));
-        *self.term.lock().await = Some(EtcdTerm { token, leader, keeper: None });
+        *self.term.lock().await = Some(EtcdTerm { token, revision, leader, keeper: None });
         Ok(Attempt::Won { token, replaced_dead: previous })
     }
 
@@ -426,8 +539,14 @@ impl Backend for EtcdBackend {
             })
             .await
             .map_err(|e| self.unavailable("reading our key", &e))?;
-        let ours = resp.kvs().first().is_some_and(|kv| token_of(kv.create_revision()) == token);
-        if !ours {
+        let revision = term.revision;
+        let ours = resp.kvs().first().is_some_and(|kv| kv.create_revision() == revision);
+        // Deposed: this bot now knows to stop, so revoking frees the election at once.
+        let deposed = ours && {
+            let (marker, _) = self.get(&self.deposed_key, "reading the step-down marker").await?;
+            marker.is_some_and(|m| m.value_str().is_ok_and(|v| v == revision.to_string()))
+        };
+        if !ours || deposed {
             let lease = term.leader.lease();
             *guard = None;
             drop(guard);
@@ -463,25 +582,35 @@ impl Backend for EtcdBackend {
 
     async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         match self.leader_kv().await? {
-            Some(kv) => self.info(&kv).await.map(Some),
-            None => Ok(None),
+            Some(kv) if !self.is_deposed(&kv).await? => self.info(&kv).await.map(Some),
+            _ => Ok(None),
         }
     }
 
     async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         let Some(kv) = self.leader_kv().await? else { return Ok(None) };
+        if self.is_deposed(&kv).await? {
+            return Ok(None);
+        }
         let info = self.info(&kv).await?;
-        let previous_key = self.previous_key.as_str();
-        self.endpoints
+        let deposed_key = self.deposed_key.as_str();
+        // The marker lives on the deposed leader's lease: it goes when that lease does.
+        let done = self
+            .endpoints
             .call(|c| {
                 let txn = Txn::new()
                     .when([Compare::create_revision(kv.key(), CompareOp::Equal, kv.create_revision())])
-                    .and_then([TxnOp::delete(kv.key(), None), TxnOp::delete(previous_key, None)]);
+                    .and_then([TxnOp::put(
+                        deposed_key,
+                        kv.create_revision().to_string(),
+                        Some(etcd_client::PutOptions::new().with_lease(kv.lease())),
+                    )]);
                 async move { c.kv_client().txn(txn).await }
             })
             .await
-            .map_err(|e| self.unavailable("removing the leader's key", &e))?;
-        Ok(Some(info))
+            .map_err(|e| self.unavailable("marking the leader deposed", &e))?;
+        // The key changed meanwhile: that leader is already gone.
+        Ok(done.succeeded().then_some(info))
     }
 
     fn notifier(self: &Arc<Self>, waker: Waker) -> Option<Task> {

@@ -38,8 +38,13 @@
 //!   another token is another incarnation, even under the same id.
 //! - A record whose `timestamp` is older than its lease duration is taken over, with the log line
 //!   `Previous leader <id> is dead, taking over`.
-//! - The token is the record's counter plus one (and above any token this bot has seen). Do not
-//!   delete the file while bots run: its counter is the fencing token's memory.
+//! - The token is the record's counter plus one, and above any token this bot has seen or been
+//!   told of: the engine reads a fenced oracle's highest token before its first round, so a
+//!   deleted file (a `/tmp` cleared at boot) does not send tokens backwards. Still, do not delete
+//!   the file while bots run: its counter is the fencing token's memory.
+//! - A forced step-down marks the record `"deposed": true` and keeps its timestamp: the deposed
+//!   leader's renewals fail (it stops and marks the record released at its next renewal), and
+//!   nobody else acquires before that or before the lease runs out.
 //! - A corrupt or unknown record is [`ElectionError::Corrupt`] naming the path and what is wrong;
 //!   it is never overwritten. Remove the file by hand once no bot of the old version runs.
 //!
@@ -141,6 +146,7 @@ pub(crate) struct Record {
     token: u64,
     lease_ms: Option<u64>,
     released: bool,
+    deposed: bool,
 }
 
 impl Record {
@@ -168,14 +174,9 @@ impl Record {
         if lease_ms == Some(0) {
             return Err("field `leaseMs` must be above zero".into());
         }
-        let released = match map.get("released") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(format!("field `released` must be true or false, found {}", kind(other)));
-            }
-        };
-        Ok(Self { bot_id, timestamp_ms, token, lease_ms, released })
+        let released = bool_field(&map, "released")?;
+        let deposed = bool_field(&map, "deposed")?;
+        Ok(Self { bot_id, timestamp_ms, token, lease_ms, released, deposed })
     }
 
     fn to_json(&self) -> Vec<u8> {
@@ -188,6 +189,9 @@ impl Record {
         }
         if self.released {
             map.insert("released".into(), true.into());
+        }
+        if self.deposed {
+            map.insert("deposed".into(), true.into());
         }
         let mut out = Value::Object(map).to_string().into_bytes();
         out.push(b'\n');
@@ -204,12 +208,19 @@ impl Record {
         !self.released && now_ms.saturating_sub(self.timestamp_ms) <= self.lease_ms(default_lease_ms)
     }
 
-    fn info(&self, default_lease_ms: u64) -> LeaderInfo {
+    fn expires_at(&self, default_lease_ms: u64) -> SystemTime {
         let expires = self.timestamp_ms.saturating_add(self.lease_ms(default_lease_ms));
+        // A timestamp past what the clock can hold (a hand-edited file) never expires.
+        UNIX_EPOCH
+            .checked_add(Duration::from_millis(expires))
+            .unwrap_or(UNIX_EPOCH + Duration::from_secs(u32::MAX.into()))
+    }
+
+    fn info(&self, default_lease_ms: u64) -> LeaderInfo {
         LeaderInfo {
             holder: self.bot_id.clone(),
             token: FencingToken(self.token),
-            expires_at: UNIX_EPOCH + Duration::from_millis(expires),
+            expires_at: self.expires_at(default_lease_ms),
         }
     }
 }
@@ -233,6 +244,14 @@ fn u64_field(map: &Map<String, Value>, name: &str) -> Result<Option<u64>, String
             None => Err(format!("field `{name}` must be a non-negative integer, found {n}")),
         },
         Some(other) => Err(format!("field `{name}` must be a non-negative integer, found {}", kind(other))),
+    }
+}
+
+fn bool_field(map: &Map<String, Value>, name: &str) -> Result<bool, String> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(format!("field `{name}` must be true or false, found {}", kind(other))),
     }
 }
 
@@ -349,6 +368,9 @@ impl Backend for FileBackend {
                 if let Some(r) = &record
                     && r.is_active(now_ms(), default_ms)
                 {
+                    if r.deposed {
+                        return Ok(Attempt::Held { until: r.expires_at(default_ms) });
+                    }
                     return Ok(Attempt::Lost { leader: Some(r.info(default_ms)) });
                 }
                 let counter = record.as_ref().map_or(0, |r| r.token).max(floor.0);
@@ -362,6 +384,7 @@ impl Backend for FileBackend {
                     token,
                     lease_ms: Some(default_ms),
                     released: false,
+                    deposed: false,
                 })?;
                 Ok(Attempt::Won { token: FencingToken(token), replaced_dead })
             })
@@ -373,6 +396,13 @@ impl Backend for FileBackend {
         let id = id.to_owned();
         self.blocking(move |b| {
             b.locked(|b| match b.read()? {
+                // Deposed: this bot now knows to stop, so the record can be free at once.
+                Some(mut r) if r.bot_id == id && r.token == token.0 && !r.released && r.deposed => {
+                    r.released = true;
+                    r.timestamp_ms = now_ms();
+                    b.write(&r)?;
+                    Ok(false)
+                }
                 Some(mut r) if r.bot_id == id && r.token == token.0 && !r.released => {
                     r.timestamp_ms = now_ms();
                     r.lease_ms = Some(b.lease.duration_ms());
@@ -403,7 +433,9 @@ impl Backend for FileBackend {
     async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         self.blocking(|b| {
             let default_ms = b.lease.duration_ms();
-            Ok(b.read()?.filter(|r| r.is_active(now_ms(), default_ms)).map(|r| r.info(default_ms)))
+            Ok(b.read()?
+                .filter(|r| r.is_active(now_ms(), default_ms) && !r.deposed)
+                .map(|r| r.info(default_ms)))
         })
         .await
     }
@@ -413,10 +445,10 @@ impl Backend for FileBackend {
             b.locked(|b| {
                 let default_ms = b.lease.duration_ms();
                 match b.read()? {
-                    Some(mut r) if r.is_active(now_ms(), default_ms) => {
+                    // The timestamp stays: the deposed leader's lease runs out when it would have.
+                    Some(mut r) if r.is_active(now_ms(), default_ms) && !r.deposed => {
                         let info = r.info(default_ms);
-                        r.released = true;
-                        r.timestamp_ms = now_ms();
+                        r.deposed = true;
                         b.write(&r)?;
                         Ok(Some(info))
                     }
@@ -461,15 +493,22 @@ mod tests {
                 timestamp_ms: 1_700_000_000_000,
                 token: 0,
                 lease_ms: None,
-                released: false
+                released: false,
+                deposed: false
             }
         );
     }
 
     #[test]
     fn round_trips_and_keeps_the_old_fields() {
-        let r =
-            Record { bot_id: "b".into(), timestamp_ms: 5, token: 9, lease_ms: Some(1500), released: true };
+        let r = Record {
+            bot_id: "b".into(),
+            timestamp_ms: 5,
+            token: 9,
+            lease_ms: Some(1500),
+            released: true,
+            deposed: true,
+        };
         let json: Value = serde_json::from_slice(&r.to_json()).unwrap();
         assert_eq!(json["botId"], "b");
         assert_eq!(json["timestamp"], 5);
@@ -497,13 +536,20 @@ mod tests {
 
     #[test]
     fn expiry_uses_the_holders_lease() {
-        let r =
-            Record { bot_id: "a".into(), timestamp_ms: 1000, token: 1, lease_ms: Some(500), released: false };
+        let r = Record {
+            bot_id: "a".into(),
+            timestamp_ms: 1000,
+            token: 1,
+            lease_ms: Some(500),
+            released: false,
+            deposed: false,
+        };
         assert!(r.is_active(1500, 10_000));
         assert!(!r.is_active(1501, 10_000));
         let old = Record { lease_ms: None, ..r.clone() };
         assert!(old.is_active(5000, 10_000));
         assert!(r.is_active(0, 10_000), "a timestamp ahead of the clock counts as fresh");
-        assert!(!Record { released: true, ..r }.is_active(1000, 10_000));
+        assert!(!Record { released: true, ..r.clone() }.is_active(1000, 10_000));
+        assert!(Record { deposed: true, ..r }.is_active(1000, 10_000), "a deposed lease still runs");
     }
 }

@@ -39,18 +39,29 @@
 //! - While it leads, an elector renews in a background task every renew interval, so
 //!   leadership does not depend on how often the engine ticks. `acquire_or_renew` returns the
 //!   current state, and tries to acquire when the bot is not leading.
-//! - [`Lease::valid_until`] is the monotonic instant at which the last successful renewal
-//!   *started*, plus the renew deadline. The backend's lease runs at least `duration` from that
-//!   start, so the leader stops acting `duration - renew_deadline` before anyone else can take
-//!   over. When renewals fail past the deadline the elector steps down on its own (fail closed)
-//!   and, if the record turns out to be still its own once the backend answers again, resumes
-//!   the same term.
-//! - Every acquisition gets a [`FencingToken`] above all earlier ones, by any bot: a counter in
-//!   the file, `INCR` on a Redis key, the create revision of etcd's election key.
+//! - [`Lease::valid_until`] is the instant at which the last successful renewal *started*, plus
+//!   the renew deadline, on the boot-time clock ([`oracle_core::BootInstant`], which keeps
+//!   counting while the machine is suspended). The backend's lease runs at least `duration` from
+//!   that start, so the leader stops acting `duration - renew_deadline` before anyone else can
+//!   take over. The engine's fence reads the live deadline ([`LeaderElector::live_deadline`]) at
+//!   every check, so renewals during a long tick keep it acting. When renewals fail past the
+//!   deadline the elector steps down on its own (fail closed) and, if the record turns out to be
+//!   still its own once the backend answers again, resumes the same term.
+//! - Every acquisition gets a [`FencingToken`] above all earlier ones, by any bot, and above the
+//!   floor the engine reads from a fenced target ([`LeaderElector::raise_floor`]): a counter in
+//!   the file, `INCR` on a Redis key, the create revision of etcd's election key plus an offset
+//!   kept in etcd. So tokens never go backwards, even after the backend lost its data or the
+//!   fleet moved to another backend.
 //! - [`LeaderElector::release`] removes the record only if it is still ours and tells the
 //!   followers, whose [`LeaderElector::watch`] channel changes so they try at once. The channel
 //!   also changes when the current leader's lease runs out, so a crashed leader is replaced
 //!   within one lease duration without waiting for the followers' next round.
+//! - A forced step-down ([`ElectionAdmin::force_step_down`]) *deposes* the leader without
+//!   freeing the record: nobody else may lead until the deposed leader learns it at its next
+//!   renewal (and lets go at once) or its lease runs out. A backend that lost its data (a Redis
+//!   restarted without persistence, a new etcd cluster) likewise grants nobody leadership for
+//!   one lease duration, since a leader it forgot may still be acting. There is never a moment
+//!   in which two bots may act.
 //! - When a bot takes over a lease that ran out without a release it logs
 //!   `Previous leader <id> is dead, taking over` (info, with both ids and the new token).
 //!
@@ -90,9 +101,10 @@ pub trait ElectionAdmin: Send + Sync {
     /// Who leads now, if anyone.
     async fn current_leader(&self) -> Result<Option<LeaderInfo>, ElectionError>;
 
-    /// Removes the current leader's record, whoever holds it, so the next acquisition elects
-    /// anew (with a larger token). The deposed leader learns it at its next renewal and stops.
-    /// Returns who was deposed.
+    /// Deposes the current leader, whoever it is. It learns at its next renewal, stops acting and
+    /// lets go of the record, and only then (or when its lease runs out, if it is dead or cut
+    /// off) is a new leader elected, with a larger token: no second bot acts while the deposed
+    /// one might. Returns who was deposed.
     async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError>;
 }
 
@@ -125,6 +137,14 @@ macro_rules! delegate_elector {
 
             fn watch(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
                 Some(self.core.watch())
+            }
+
+            fn live_deadline(&self, lease: &oracle_core::Lease) -> Option<oracle_core::BootInstant> {
+                self.core.live_deadline(lease)
+            }
+
+            fn raise_floor(&self, floor: oracle_core::FencingToken) -> bool {
+                self.core.raise_floor(floor)
             }
         }
 

@@ -7,9 +7,15 @@
 //! - `{P}:leader` holds `<bot id>:<token>` with a TTL of the lease duration. It is taken with
 //!   `SET … NX PX`, renewed with `PEXPIRE` and deleted only by a Lua script that first checks
 //!   the value is still ours (so a bot never renews or deletes another bot's lease).
-//! - `{P}:epoch` is the token counter (`INCR`). When it is missing (a Redis restarted without
-//!   persistence) it restarts from the Redis server's clock in milliseconds, and never below the
-//!   highest token the acquiring bot has seen, so tokens keep growing across the loss.
+//! - A forced step-down rewrites it to `~deposed~<bot id>:<token>` with the TTL it had: the
+//!   deposed bot's next renewal fails and deletes it (publishing the release), and until then or
+//!   until the TTL runs out nobody else acquires.
+//! - `{P}:epoch` is the token counter (`INCR`). When it is missing (a first start, or a Redis
+//!   restarted without persistence) it restarts from the Redis server's clock in milliseconds,
+//!   and never below the highest token the acquiring bot has seen or was told of (a fenced
+//!   oracle's highest), so tokens keep growing across the loss. And since a Redis that lost its
+//!   data may also have forgotten a leader that is still acting, the leader key is then set to
+//!   `~recovering~` for one lease duration: nobody leads until any forgotten lease has run out.
 //! - `{P}:previous` names the last holder that did not release; a bot that acquires while it is
 //!   set logs `Previous leader <id> is dead, taking over`.
 //! - `P:released` is the channel a release is published on; followers subscribe and try at once.
@@ -158,6 +164,12 @@ impl RedisElector {
                 "the Redis key prefix must be non-empty, without braces".into(),
             ));
         }
+        let id = id.into();
+        if id.starts_with('~') {
+            return Err(ElectionError::Config(format!(
+                "bot id {id:?}: ids starting with `~` are reserved for the Redis elector's markers"
+            )));
+        }
         let client = Client::open(url.url.as_str())
             .map_err(|_| ElectionError::Config(format!("the Redis URL for {url} cannot be used")))?;
         let config = ConnectionManagerConfig::new()
@@ -182,7 +194,7 @@ impl RedisElector {
             pubsub_timeout: lease.renew_deadline(),
         };
         Ok(Self {
-            core: Core::new(backend, id.into(), lease)?,
+            core: Core::new(backend, id, lease)?,
             shown: url.redacted().to_owned(),
             prefix: key_prefix.to_owned(),
         })
@@ -202,24 +214,38 @@ impl fmt::Debug for RedisElector {
 
 crate::delegate_elector!(RedisElector);
 
-/// KEYS: leader, epoch, previous. ARGV: id, lease ms, floor.
+/// The prefix of a deposed leader's value.
+const DEPOSED: &str = "~deposed~";
+/// The leader key's value while a Redis that lost its data waits out forgotten leases.
+const RECOVERING: &str = "~recovering~";
+
+/// KEYS: leader, epoch, previous. ARGV: id, lease ms, floor (decimal).
 /// Returns `{1, value, token, previous}` when won, `{0, value, pttl, ""}` when held.
+///
+/// Numbers are compared as decimal strings (length, then text): Lua's numbers are doubles and
+/// lose precision above 2^53, while tokens may come from a fenced oracle and be larger.
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local function less(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   return {0, cur, redis.call('PTTL', KEYS[1]), ''}
 end
-local floor = tonumber(ARGV[3])
+local floor = ARGV[3]
 local stored = redis.call('GET', KEYS[2])
 if not stored then
   local t = redis.call('TIME')
-  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if ms > floor then floor = ms end
-  redis.call('SET', KEYS[2], string.format('%d', floor))
-elseif tonumber(stored) < floor then
-  redis.call('SET', KEYS[2], string.format('%d', floor))
+  local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  if less(floor, ms) then floor = ms end
+  redis.call('SET', KEYS[2], floor)
+  redis.call('SET', KEYS[1], '~recovering~', 'PX', ARGV[2])
+  return {0, '~recovering~', tonumber(ARGV[2]), ''}
+elseif less(stored, floor) then
+  redis.call('SET', KEYS[2], floor)
 end
 local token = redis.call('INCR', KEYS[2])
 local value = ARGV[1] .. ':' .. string.format('%d', token)
@@ -231,12 +257,21 @@ return {1, value, token, prev or ''}
     )
 });
 
-/// KEYS: leader. ARGV: value, lease ms. Returns 1 when renewed.
+/// KEYS: leader, previous. ARGV: value, lease ms, channel. Returns 1 when renewed; when the
+/// value was deposed, lets it go (this bot now knows to stop) and returns 0.
 static RENEW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if cur == '~deposed~' .. ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  if redis.call('GET', KEYS[2]) == ARGV[1] then
+    redis.call('DEL', KEYS[2])
+  end
+  redis.call('PUBLISH', ARGV[3], ARGV[1])
 end
 return 0
 ",
@@ -247,7 +282,8 @@ return 0
 static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] or cur == '~deposed~' .. ARGV[1] then
   redis.call('DEL', KEYS[1])
   if redis.call('GET', KEYS[2]) == ARGV[1] then
     redis.call('DEL', KEYS[2])
@@ -260,18 +296,21 @@ return 0
     )
 });
 
-/// KEYS: leader, previous. ARGV: channel. Returns `{value, pttl}` of the deposed holder.
+/// KEYS: leader. ARGV: lease ms. Returns `{value, pttl}` of the deposed holder (`{'', -2}`
+/// when nobody leads). The TTL is kept: the deposed lease runs out when it would have.
 static FORCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local cur = redis.call('GET', KEYS[1])
-if not cur then
+if not cur or string.sub(cur, 1, 1) == '~' then
   return {'', -2}
 end
 local pttl = redis.call('PTTL', KEYS[1])
-redis.call('DEL', KEYS[1])
-redis.call('DEL', KEYS[2])
-redis.call('PUBLISH', ARGV[1], cur)
+if pttl > 0 then
+  redis.call('SET', KEYS[1], '~deposed~' .. cur, 'PX', pttl)
+else
+  redis.call('SET', KEYS[1], '~deposed~' .. cur, 'PX', ARGV[1])
+end
 return {cur, pttl}
 ",
     )
@@ -325,12 +364,21 @@ impl RedisBackend {
             .and_then(|(h, t)| Some((h, t.parse::<u64>().ok()?)))
             .filter(|(h, _)| !h.is_empty())
             .ok_or_else(|| corrupt(format!("expected `<bot id>:<token>`, found {value:?}")))?;
-        let remaining = u64::try_from(pttl).map_err(|_| corrupt("the key has no expiry".into()))?;
         Ok(LeaderInfo {
             holder: holder.to_owned(),
             token: FencingToken(token),
-            expires_at: SystemTime::now() + Duration::from_millis(remaining),
+            expires_at: self.expiry(pttl)?,
         })
+    }
+
+    /// When a key with `pttl` milliseconds left expires (wall clock).
+    fn expiry(&self, pttl: i64) -> Result<SystemTime, ElectionError> {
+        let remaining = u64::try_from(pttl).map_err(|_| ElectionError::Corrupt {
+            backend: BACKEND,
+            detail: format!("key {} on {}: the key has no expiry", self.leader_key, self.url.redacted()),
+        })?;
+        let now = SystemTime::now();
+        Ok(now.checked_add(Duration::from_millis(remaining)).unwrap_or(now))
     }
 }
 
@@ -339,6 +387,12 @@ impl Backend for RedisBackend {
     const NAME: &'static str = BACKEND;
 
     async fn try_acquire(&self, id: &str, floor: FencingToken) -> Result<Attempt, ElectionError> {
+        if i64::try_from(floor.0).is_err() {
+            return Err(ElectionError::Config(format!(
+                "Redis counts tokens up to {}, and the floor is {floor}: this backend cannot issue a larger token",
+                i64::MAX
+            )));
+        }
         let mut conn = self.conn.clone();
         let (won, value, n, previous): (i64, String, i64, String) = ACQUIRE
             .key(&self.leader_key)
@@ -346,7 +400,7 @@ impl Backend for RedisBackend {
             .key(&self.previous_key)
             .arg(id)
             .arg(self.lease.duration_ms())
-            .arg(floor.0)
+            .arg(floor.0.to_string())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;
@@ -359,6 +413,9 @@ impl Backend for RedisBackend {
                 .then(|| previous.rsplit_once(':').map_or(previous.clone(), |(h, _)| h.into()));
             return Ok(Attempt::Won { token: FencingToken(token), replaced_dead });
         }
+        if value.starts_with(DEPOSED) || value == RECOVERING {
+            return Ok(Attempt::Held { until: self.expiry(n.max(0))? });
+        }
         Ok(Attempt::Lost { leader: Some(self.info(&value, n)?) })
     }
 
@@ -366,8 +423,10 @@ impl Backend for RedisBackend {
         let mut conn = self.conn.clone();
         let renewed: i64 = RENEW
             .key(&self.leader_key)
+            .key(&self.previous_key)
             .arg(value_of(id, token))
             .arg(self.lease.duration_ms())
+            .arg(&self.channel)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;
@@ -391,15 +450,14 @@ impl Backend for RedisBackend {
         let mut conn = self.conn.clone();
         let (value, pttl): (String, i64) =
             LEADER.key(&self.leader_key).invoke_async(&mut conn).await.map_err(|e| self.unavailable(&e))?;
-        if value.is_empty() { Ok(None) } else { self.info(&value, pttl).map(Some) }
+        if value.is_empty() || value.starts_with('~') { Ok(None) } else { self.info(&value, pttl).map(Some) }
     }
 
     async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         let mut conn = self.conn.clone();
         let (value, pttl): (String, i64) = FORCE
             .key(&self.leader_key)
-            .key(&self.previous_key)
-            .arg(&self.channel)
+            .arg(self.lease.duration_ms())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;

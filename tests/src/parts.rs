@@ -3,7 +3,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use async_trait::async_trait;
@@ -66,7 +66,7 @@ impl LeaderElector for FixedLeader {
         Ok(Leadership::Leader(Lease {
             holder: self.id.clone(),
             token: self.token,
-            valid_until: Instant::now() + Duration::from_secs(3600),
+            valid_until: oracle_core::BootInstant::now().saturating_add(Duration::from_secs(3600)),
         }))
     }
     async fn release(&self) -> Result<(), ElectionError> {

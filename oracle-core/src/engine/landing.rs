@@ -68,7 +68,8 @@ impl Engine {
         fence: &Fence,
         plan: SubmitPlan,
     ) -> TickOutcome {
-        let deadline = Instant::now() + self.receipt_timeout;
+        // A timeout too long for the clock means "no limit".
+        let deadline = Instant::now().checked_add(self.receipt_timeout);
         let mut capped = false;
         loop {
             let outcome = match self.submitter.wait(&pending).await {
@@ -104,7 +105,7 @@ impl Engine {
                     return TickOutcome::Skipped(SkipReason::LandedElsewhere { nonce });
                 }
                 UpdateOutcome::Stuck { waited } => {
-                    if Instant::now() >= deadline {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
                         let after = self.receipt_timeout;
                         let what =
                             format!("nonce {} ({} transactions)", pending.nonce, pending.replaced.len() + 1);

@@ -20,8 +20,9 @@ pub(crate) use self::alerting::format_bps;
 pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickReport};
 use self::{alerting::AlertFanout, metrics as m};
 use crate::{
-    Alerter, Decision, FeedId, Fence, LeaderElector, Leadership, Lease, LeaseLost, Observation, OnChainState,
-    PendingUpdate, Policy, PriceSource, SourceError, SubmitError, SubmitPlan, Submitter, decide,
+    Alerter, Decision, FeedId, Fence, FencingToken, LeaderElector, Leadership, Lease, Observation,
+    OnChainState, PendingUpdate, Policy, PriceSource, Rejection, SourceError, SubmitError, SubmitPlan,
+    Submitter, decide,
 };
 
 /// Why an engine could not be built.
@@ -187,6 +188,7 @@ impl EngineBuilder {
             retries: self.retries.unwrap_or((3, Duration::from_secs(5))),
             receipt_timeout: self.receipt_timeout.unwrap_or(Duration::from_secs(120)),
             outstanding: Mutex::new(None),
+            floor: std::sync::Mutex::new(None),
             health_gate: self.health_gate,
             target_failures: std::sync::atomic::AtomicU32::new(0),
             backoff_until: std::sync::Mutex::new(None),
@@ -211,11 +213,16 @@ pub struct Engine {
     receipt_timeout: Duration,
     /// An update sent by an earlier tick and not yet resolved, with the plan it came from.
     outstanding: Mutex<Option<(PendingUpdate, SubmitPlan)>>,
+    /// The target's highest accepted fencing token: `None` until read (at the first tick, and
+    /// again after the target refused a token as stale), then `Some(None)` for a target without
+    /// a fence.
+    floor: std::sync::Mutex<Option<Option<FencingToken>>>,
     health_gate: Option<(u32, Duration)>,
     /// Consecutive leader ticks that failed against the target.
     target_failures: std::sync::atomic::AtomicU32,
-    /// While set and in the future, this bot does not try to lead.
-    backoff_until: std::sync::Mutex<Option<Instant>>,
+    /// While set and in the future (or `Some(None)`: past the clock's range), this bot does not
+    /// try to lead.
+    backoff_until: std::sync::Mutex<Option<Option<Instant>>>,
     status: watch::Sender<EngineStatus>,
     /// Ticks never overlap, even when an embedder calls `tick` while `run` is going.
     tick_lock: Mutex<()>,
@@ -310,7 +317,9 @@ impl Engine {
         }
         self.log(&report);
         self.record(&report, seen);
-        if is_leader {
+        if let Some(highest) = stale_token(&report.outcome) {
+            self.step_down_from_stale_term(highest).await;
+        } else if is_leader {
             self.gate_on_target_health(&report.outcome).await;
         }
         self.alerts.observe(&self.bot_id, &report.outcome).await;
@@ -324,6 +333,8 @@ impl Engine {
         let Some((max, backoff)) = self.health_gate else { return };
         let target_failure = match outcome {
             TickOutcome::Failed(TickFailure::ReadState(e)) => e.is_unreachable(),
+            // A term the target refuses cannot update it: let a bot that can take over.
+            TickOutcome::Failed(TickFailure::StaleToken { .. }) => true,
             TickOutcome::Failed(
                 TickFailure::TimedOut { .. } | TickFailure::Send(_) | TickFailure::Wait(_),
             ) => true,
@@ -344,7 +355,15 @@ impl Engine {
             bot_id = %self.bot_id, failures, backoff = ?backoff,
             "Bot {} gives up leadership after {failures} ticks that could not reach or submit to the target", self.bot_id
         );
-        *self.backoff_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + backoff);
+        // A backoff too long to represent is as good as "until restarted".
+        let until = Instant::now().checked_add(backoff);
+        *self.backoff_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+        self.give_up_leadership().await;
+    }
+
+    /// Releases leadership now (the term is not ours to use any more), so another bot, or this
+    /// one with a new term, can lead.
+    async fn give_up_leadership(&self) {
         if let Err(e) = self
             .step("releasing leadership", self.elector.release())
             .await
@@ -359,11 +378,50 @@ impl Engine {
         });
     }
 
+    /// The target refused this term's token: a term with a larger token has written. Learn the
+    /// floor, make the elector issue tokens above it, and give up this term so the next one
+    /// (this bot's or another's) can write.
+    async fn step_down_from_stale_term(&self, highest: FencingToken) {
+        *self.floor.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let raised = self.elector.raise_floor(highest);
+        tracing::warn!(
+            bot_id = %self.bot_id, highest = %highest, elector_raised_its_floor = raised,
+            "the target refused this term's fencing token: giving up the term"
+        );
+        self.target_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.give_up_leadership().await;
+    }
+
+    /// The target's highest accepted fencing token (read once, and again after a stale-token
+    /// refusal), handed to the elector so new terms get larger tokens.
+    async fn fencing_floor(&self) -> Result<Option<FencingToken>, TickFailure> {
+        if let Some(known) = *self.floor.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(known);
+        }
+        let read = || self.submitter.fencing_floor();
+        let floor = match self
+            .read_step("reading the target's fencing token", read, SubmitError::is_unreachable)
+            .await
+        {
+            Ok(Ok(floor)) => floor,
+            Ok(Err(e)) => return Err(TickFailure::ReadState(e)),
+            Err(timeout) => return Err(timeout),
+        };
+        if let Some(highest) = floor {
+            let raised = self.elector.raise_floor(highest);
+            tracing::info!(bot_id = %self.bot_id, highest = %highest, elector_raised_its_floor = raised, "fenced target: new terms get tokens above its highest");
+        }
+        *self.floor.lock().unwrap_or_else(|p| p.into_inner()) = Some(floor);
+        Ok(floor)
+    }
+
     async fn tick_inner(&self, seen: &mut Seen) -> TickOutcome {
         let backing_off = {
             let mut until = self.backoff_until.lock().unwrap_or_else(|p| p.into_inner());
             match *until {
-                Some(t) if Instant::now() < t => true,
+                // `None` inside: a backoff too long for the clock, which never ends.
+                Some(None) => true,
+                Some(Some(t)) if Instant::now() < t => true,
                 Some(_) => {
                     *until = None;
                     false
@@ -374,16 +432,31 @@ impl Engine {
         if backing_off {
             return TickOutcome::Follower { leader: None };
         }
+        // Before the first election round: an elector told the target's floor issues a token
+        // above it at once.
+        let floor = match self.fencing_floor().await {
+            Ok(floor) => floor,
+            Err(failure) => return TickOutcome::Failed(failure),
+        };
         let lease = match self.step("leader election", self.elector.acquire_or_renew()).await {
             Ok(Ok(Leadership::Leader(lease))) => lease,
             Ok(Ok(Leadership::Follower { leader })) => return TickOutcome::Follower { leader },
             Ok(Err(e)) => return TickOutcome::Failed(TickFailure::Election(e)),
             Err(timeout) => return TickOutcome::Failed(timeout),
         };
-        if !lease.is_valid_for(self.lease_margin) {
-            return TickOutcome::Failed(LeaseLost { token: lease.token, margin: self.lease_margin }.into());
+        if let Some(highest) = floor
+            && lease.token <= highest
+        {
+            // The target would refuse every update of this term: do not act on it.
+            let can_raise = self.elector.raise_floor(highest);
+            self.give_up_leadership().await;
+            return TickOutcome::Failed(TickFailure::StaleToken { token: lease.token, highest, can_raise });
         }
-        let fence = Fence::new(&lease, self.lease_margin);
+        // Live: every check reads the term as the background renewals keep it, not this copy.
+        let fence = Fence::live(Arc::clone(&self.elector), lease.clone(), self.lease_margin);
+        if let Err(lost) = fence.check() {
+            return TickOutcome::Failed(lost.into());
+        }
         seen.lease = Some(lease);
 
         let read = || self.submitter.read_state();
@@ -396,8 +469,12 @@ impl Engine {
 
         self.alerts.observe_balance(&self.bot_id, state.balance_wei, &self.policy).await;
 
-        // An update still in flight from an earlier tick is followed before anything new is sent.
-        let outstanding = self.outstanding.lock().await.take();
+        // An update still in flight is followed before anything new is sent: one an earlier tick
+        // left, or one the submitter remembers from before a restart or another bot's term.
+        let outstanding = match self.outstanding.lock().await.take() {
+            Some(o) => Some(o),
+            None => self.recover().await,
+        };
         if let Some((pending, plan)) = outstanding {
             tracing::info!(bot_id = %self.bot_id, nonce = pending.nonce, tx_hash = %pending.tx_hash, "following the update still in flight");
             return self.follow(pending, &fence, plan).await;
@@ -412,6 +489,31 @@ impl Engine {
             Decision::Submit(plan) => plan,
         };
         self.land(&observations, plan, &fence).await
+    }
+
+    /// An unresolved update the submitter remembers (its journal), with a plan to follow it by.
+    async fn recover(&self) -> Option<(PendingUpdate, SubmitPlan)> {
+        match self.step("recovering in-flight updates", self.submitter.recover()).await {
+            Ok(Ok(Some(pending))) => {
+                tracing::warn!(
+                    bot_id = %self.bot_id, nonce = pending.nonce, tx_hash = %pending.tx_hash,
+                    "found an update sent earlier and not yet resolved: following it"
+                );
+                let plan =
+                    SubmitPlan { update: pending.update.clone(), reasons: Vec::new(), review: Vec::new() };
+                Some((pending, plan))
+            }
+            Ok(Ok(None)) => None,
+            // Sending stays safe without it: a new update takes the lowest pending nonce.
+            Ok(Err(e)) => {
+                tracing::error!(bot_id = %self.bot_id, error = %e, "cannot read the in-flight journal");
+                None
+            }
+            Err(e) => {
+                tracing::error!(bot_id = %self.bot_id, error = %e, "cannot read the in-flight journal");
+                None
+            }
+        }
     }
 
     /// Fetches every feed the target stores, concurrently.
@@ -541,6 +643,17 @@ impl Engine {
 struct Seen {
     lease: Option<Lease>,
     state: Option<OnChainState>,
+}
+
+/// The highest token of a stale-token refusal in `outcome`, if that is why the tick failed.
+fn stale_token(outcome: &TickOutcome) -> Option<FencingToken> {
+    match outcome {
+        TickOutcome::Failed(
+            TickFailure::Simulation(SubmitError::Rejected(Rejection::StaleFencingToken { highest, .. }))
+            | TickFailure::Send(SubmitError::Rejected(Rejection::StaleFencingToken { highest, .. })),
+        ) => Some(FencingToken(*highest)),
+        _ => None,
+    }
 }
 
 /// Waits for the elector's wake-up channel; never resolves when there is none or it closed.

@@ -47,6 +47,24 @@ pub enum TickFailure {
     /// Leadership ran out before the update could be sent; nothing was sent.
     #[error(transparent)]
     LeaseLost(#[from] LeaseLost),
+    /// The term's fencing token is not above the highest the (fenced) target already accepted,
+    /// so the target would refuse its every update. The engine gave the term up.
+    #[error(
+        "this term's fencing token {token} is not above {highest}, the highest the target accepted: {}",
+        if *can_raise {
+            "gave up the term; the next one gets a larger token"
+        } else {
+            "this elector cannot issue larger tokens, so this bot will not lead (use an elector that can, or have the oracle's owner lower its highest token with setHighestFencingToken)"
+        }
+    )]
+    StaleToken {
+        /// The term's token.
+        token: FencingToken,
+        /// The target's highest accepted token.
+        highest: FencingToken,
+        /// Whether the elector promised larger tokens from now on.
+        can_raise: bool,
+    },
     /// A step ran past the engine's step timeout.
     #[error("{step} timed out after {after:?}")]
     TimedOut {
@@ -69,6 +87,7 @@ impl TickFailure {
             Self::Wait(_) => "wait",
             Self::Reverted { .. } => "reverted",
             Self::LeaseLost(_) => "lease_lost",
+            Self::StaleToken { .. } => "stale_token",
             Self::TimedOut { .. } => "timed_out",
         }
     }

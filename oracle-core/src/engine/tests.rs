@@ -5,15 +5,15 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use async_trait::async_trait;
 
 use super::*;
 use crate::{
-    B256, ElectionError, FeedState, FencingToken, LeaderInfo, LogAlerter, PendingUpdate, Price, PriceUpdate,
-    SourceError, SubmitError, UpdateOutcome,
+    B256, BootInstant, ElectionError, FeedState, FencingToken, LeaderInfo, LeaseLost, LogAlerter,
+    PendingUpdate, Price, PriceUpdate, SourceError, SubmitError, UpdateOutcome,
 };
 
 /// A source that answers from a script of results, one per call, repeating the last.
@@ -40,10 +40,28 @@ impl PriceSource for Scripted {
     }
 }
 
-/// A target holding ETH/USD = 3000, last updated long ago; records what is sent.
+/// A target holding ETH/USD = 3000, last updated long ago; records what is sent. With
+/// `highest` set it is fenced: it refuses tokens not above the highest it accepted.
 #[derive(Default)]
 struct Target {
     sent: Mutex<Vec<PriceUpdate>>,
+    highest: Mutex<Option<u64>>,
+    floor_reads: AtomicUsize,
+}
+
+impl Target {
+    fn fenced(highest: u64) -> Self {
+        Self { highest: Mutex::new(Some(highest)), ..Self::default() }
+    }
+
+    fn check_token(&self, fence: &Fence) -> Result<(), SubmitError> {
+        match *self.highest.lock().unwrap() {
+            Some(h) if fence.token().0 <= h => {
+                Err(Rejection::StaleFencingToken { token: fence.token().0, highest: h }.into())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
@@ -66,16 +84,24 @@ impl Submitter for Target {
             chain_time: None,
         })
     }
-    async fn simulate(&self, _: &PriceUpdate, _: &Fence) -> Result<(), SubmitError> {
-        Ok(())
+    async fn simulate(&self, _: &PriceUpdate, fence: &Fence) -> Result<(), SubmitError> {
+        self.check_token(fence)
     }
     async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
         fence.check()?;
+        self.check_token(fence)?;
+        if let Some(h) = self.highest.lock().unwrap().as_mut() {
+            *h = fence.token().0;
+        }
         self.sent.lock().unwrap().push(update.clone());
         Ok(PendingUpdate::new(B256::ZERO, 0, update.clone()))
     }
     async fn wait(&self, p: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
         Ok(UpdateOutcome::Mined { tx_hash: p.tx_hash, block: 1, gas_used: 21_000, effective_gas_price: 1 })
+    }
+    async fn fencing_floor(&self) -> Result<Option<FencingToken>, SubmitError> {
+        self.floor_reads.fetch_add(1, Ordering::SeqCst);
+        Ok(self.highest.lock().unwrap().map(FencingToken))
     }
 }
 
@@ -172,7 +198,7 @@ async fn a_lease_about_to_expire_sends_nothing() {
     let lease = Lease {
         holder: "bot-a".into(),
         token: FencingToken(9),
-        valid_until: Instant::now() + Duration::from_millis(500),
+        valid_until: BootInstant::now().saturating_add(Duration::from_millis(500)),
     };
     let e = engine(
         Scripted::new(vec![Ok("3100")]),
@@ -275,7 +301,7 @@ impl LeaderElector for CountingElector {
         Ok(Leadership::Leader(Lease {
             holder: "bot-a".into(),
             token: FencingToken(1),
-            valid_until: Instant::now() + Duration::from_secs(60),
+            valid_until: BootInstant::now().saturating_add(Duration::from_secs(60)),
         }))
     }
     async fn release(&self) -> Result<(), ElectionError> {
@@ -307,4 +333,140 @@ async fn a_leader_that_cannot_reach_the_target_steps_down_and_backs_off() {
     assert!(!e.status().borrow().is_leader);
     let report = e.tick().await;
     assert_eq!(report.outcome, TickOutcome::Follower { leader: None }, "backing off: no attempt to lead");
+}
+
+#[tokio::test]
+async fn a_fenced_targets_floor_raises_the_token_before_the_first_round() {
+    // A single bot (token 1) meets an oracle other electors wrote to with token 41.
+    let target = Arc::new(Target::fenced(41));
+    let e =
+        engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(crate::AlwaysLeader::new("bot-a")));
+    let report = e.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Submitted(_)), "{report:?}");
+    assert_eq!(report.token, Some(FencingToken(42)), "the first term's token is above the floor");
+    assert_eq!(*target.highest.lock().unwrap(), Some(42));
+    e.tick().await;
+    assert_eq!(target.floor_reads.load(Ordering::SeqCst), 1, "read once, not every tick");
+}
+
+/// An elector whose token cannot be raised, as a custom elector without floors.
+struct StuckAtOne;
+
+#[async_trait]
+impl LeaderElector for StuckAtOne {
+    fn id(&self) -> &str {
+        "bot-a"
+    }
+    async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
+        Ok(Leadership::Leader(Lease {
+            holder: "bot-a".into(),
+            token: FencingToken(1),
+            valid_until: BootInstant::now().saturating_add(Duration::from_secs(60)),
+        }))
+    }
+    async fn release(&self) -> Result<(), ElectionError> {
+        Ok(())
+    }
+    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_term_below_the_floor_never_acts_and_says_why() {
+    let target = Arc::new(Target::fenced(41));
+    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(StuckAtOne));
+    let report = e.tick().await;
+    let TickOutcome::Failed(failure @ TickFailure::StaleToken { can_raise: false, .. }) = &report.outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert!(failure.to_string().contains("cannot issue larger tokens"), "{failure}");
+    assert!(target.sent.lock().unwrap().is_empty());
+    assert!(!e.status().borrow().is_leader);
+}
+
+#[tokio::test]
+async fn a_stale_token_refusal_rereads_the_floor_and_gives_the_term_up() {
+    let target = Arc::new(Target::fenced(5));
+    let elector = Arc::new(crate::AlwaysLeader::new("bot-a"));
+    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), elector.clone());
+    assert!(matches!(e.tick().await.outcome, TickOutcome::Submitted(_)));
+    // Another fleet writes with a much larger token behind this bot's back.
+    *target.highest.lock().unwrap() = Some(1_000);
+    let report = e.tick().await;
+    assert!(
+        matches!(
+            report.outcome,
+            TickOutcome::Failed(TickFailure::Simulation(SubmitError::Rejected(
+                Rejection::StaleFencingToken { highest: 1_000, .. }
+            )))
+        ),
+        "{report:?}"
+    );
+    assert!(!e.status().borrow().is_leader, "the stale term was given up");
+    let report = e.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Submitted(_)), "{report:?}");
+    assert_eq!(report.token, Some(FencingToken(1_001)));
+    assert_eq!(target.floor_reads.load(Ordering::SeqCst), 2, "read again after the refusal");
+}
+
+/// An elector that grants a lease about to run out and renews it in the background.
+struct RenewedInBackground;
+
+#[async_trait]
+impl LeaderElector for RenewedInBackground {
+    fn id(&self) -> &str {
+        "bot-a"
+    }
+    async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
+        Ok(Leadership::Leader(Lease {
+            holder: "bot-a".into(),
+            token: FencingToken(3),
+            valid_until: BootInstant::now().saturating_add(Duration::from_secs(1)),
+        }))
+    }
+    async fn release(&self) -> Result<(), ElectionError> {
+        Ok(())
+    }
+    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        Ok(None)
+    }
+    fn live_deadline(&self, _: &Lease) -> Option<BootInstant> {
+        Some(BootInstant::now().saturating_add(Duration::from_secs(60)))
+    }
+}
+
+#[tokio::test]
+async fn the_fence_follows_the_live_term_not_the_granted_lease() {
+    // The granted lease has 1 s left, less than the 2 s margin asked below, but the elector
+    // renewed it in the background: the tick's fence asks the elector and sends.
+    let target = Arc::new(Target::default());
+    let e = Engine::builder()
+        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
+        .elector(Arc::new(RenewedInBackground))
+        .submitter(target.clone())
+        .lease_margin(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let report = e.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Submitted(_)), "{report:?}");
+}
+
+#[tokio::test]
+async fn durations_past_the_clock_never_panic() {
+    let elector = Arc::new(CountingElector::default());
+    let e = Engine::builder()
+        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
+        .elector(elector.clone())
+        .submitter(Arc::new(DownTarget))
+        .retries(0, Duration::ZERO)
+        .receipt_timeout(Duration::MAX)
+        .health_gate(1, Duration::MAX)
+        .build()
+        .unwrap();
+    assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
+    assert_eq!(elector.0.load(Ordering::SeqCst), 1, "gave up leadership");
+    let report = e.tick().await;
+    assert_eq!(report.outcome, TickOutcome::Follower { leader: None }, "an endless backoff");
 }

@@ -26,6 +26,7 @@
 use std::{
     path::PathBuf,
     process::ExitCode,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -100,14 +101,16 @@ impl Probe {
         }
     }
 
-    /// Checks the lease with the fence, then acts; reports LEADER only while the fence passes.
-    async fn act(&mut self, lease: &Lease) {
+    /// Checks the lease with a live fence (as the engine does), then acts; reports LEADER only
+    /// while the fence passes.
+    async fn act(&mut self, elector: &Arc<dyn LeaderElector>, lease: &Lease) {
         let token = lease.token;
-        if Fence::new(lease, self.margin).check().is_err() {
+        let fence = Fence::live(Arc::clone(elector), lease.clone(), self.margin);
+        if fence.check().is_err() {
             self.enter(State::Fenced(token), || format!("FENCED {token}"));
             return;
         }
-        let valid_ms = lease.valid_until.saturating_duration_since(Instant::now()).as_millis();
+        let valid_ms = fence.deadline().map_or(0, |d| d.remaining().as_millis());
         if self.state != State::Leader(token) {
             self.leading_since = Some(Instant::now());
         }
@@ -135,15 +138,15 @@ impl Probe {
         self.leading_since = None;
     }
 
-    async fn round(&mut self, elector: &dyn LeaderElector, hold: Option<Duration>, rest: Duration) {
+    async fn round(&mut self, elector: &Arc<dyn LeaderElector>, hold: Option<Duration>, rest: Duration) {
         match elector.acquire_or_renew().await {
             Ok(Leadership::Leader(lease)) => {
-                self.act(&lease).await;
+                self.act(elector, &lease).await;
                 self.last_lease = Some(lease);
                 if let (Some(hold), Some(since)) = (hold, self.leading_since)
                     && since.elapsed() >= hold
                 {
-                    self.release(elector).await;
+                    self.release(elector.as_ref()).await;
                     self.rest_until = Some(Instant::now() + rest);
                 }
             }
@@ -191,7 +194,7 @@ async fn main() -> ExitCode {
         tracing::info!(id = %args.id, backend = %config.describe(), ?lease, "elector-probe starting");
         config.connect(&args.id, lease).await
     };
-    let elector = match setup.await {
+    let elector: Arc<dyn LeaderElector> = match setup.await {
         Ok(e) => e,
         Err(e) => {
             println!("ERROR {e}");
@@ -250,7 +253,7 @@ async fn main() -> ExitCode {
             continue;
         }
         probe.rest_until = None;
-        probe.round(elector.as_ref(), hold, rest).await;
+        probe.round(&elector, hold, rest).await;
     }
     probe.release(elector.as_ref()).await;
     println!("STOPPED");
