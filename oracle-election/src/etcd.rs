@@ -51,7 +51,7 @@ use tokio::sync::Mutex;
 
 use crate::{
     EtcdConfig, LeaseConfig,
-    state::{Attempt, Backend, Core, Task, Waker},
+    state::{Attempt, Backend, Core, Renewal, Task, Waker},
 };
 
 const BACKEND: &str = "etcd";
@@ -523,12 +523,12 @@ impl Backend for EtcdBackend {
         Ok(Attempt::Won { token, replaced_dead: previous })
     }
 
-    async fn renew(&self, _id: &str, token: FencingToken) -> Result<bool, ElectionError> {
+    async fn renew(&self, _id: &str, token: FencingToken) -> Result<Renewal, ElectionError> {
         let mut guard = self.term.lock().await;
-        let Some(term) = guard.as_mut().filter(|t| t.token == token) else { return Ok(false) };
+        let Some(term) = guard.as_mut().filter(|t| t.token == token) else { return Ok(Renewal::Lost) };
         if !self.keep_alive(term).await? {
             *guard = None;
-            return Ok(false);
+            return Ok(Renewal::Lost);
         }
         let key = term.leader.key().to_vec();
         let resp = self
@@ -541,18 +541,19 @@ impl Backend for EtcdBackend {
             .map_err(|e| self.unavailable("reading our key", &e))?;
         let revision = term.revision;
         let ours = resp.kvs().first().is_some_and(|kv| kv.create_revision() == revision);
-        // Deposed: this bot now knows to stop, so revoking frees the election at once.
-        let deposed = ours && {
+        if ours {
+            // Deposed: not renewed; the elector ends the term, then releases (resign + revoke).
             let (marker, _) = self.get(&self.deposed_key, "reading the step-down marker").await?;
-            marker.is_some_and(|m| m.value_str().is_ok_and(|v| v == revision.to_string()))
-        };
-        if !ours || deposed {
-            let lease = term.leader.lease();
-            *guard = None;
-            drop(guard);
-            self.revoke(lease).await;
+            if marker.is_some_and(|m| m.value_str().is_ok_and(|v| v == revision.to_string())) {
+                return Ok(Renewal::Deposed);
+            }
+            return Ok(Renewal::Renewed);
         }
-        Ok(ours)
+        let lease = term.leader.lease();
+        *guard = None;
+        drop(guard);
+        self.revoke(lease).await;
+        Ok(Renewal::Lost)
     }
 
     async fn release(&self, id: &str, token: FencingToken) -> Result<(), ElectionError> {

@@ -73,7 +73,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     LeaseConfig,
-    state::{Attempt, Backend, Core, Task, Waker},
+    state::{Attempt, Backend, Core, Renewal, Task, Waker},
 };
 
 /// The old bot's lock path, the default.
@@ -392,24 +392,20 @@ impl Backend for FileBackend {
         .await
     }
 
-    async fn renew(&self, id: &str, token: FencingToken) -> Result<bool, ElectionError> {
+    async fn renew(&self, id: &str, token: FencingToken) -> Result<Renewal, ElectionError> {
         let id = id.to_owned();
         self.blocking(move |b| {
             b.locked(|b| match b.read()? {
-                // Deposed: this bot now knows to stop, so the record can be free at once.
-                Some(mut r) if r.bot_id == id && r.token == token.0 && !r.released && r.deposed => {
-                    r.released = true;
-                    r.timestamp_ms = now_ms();
-                    b.write(&r)?;
-                    Ok(false)
+                Some(r) if r.bot_id == id && r.token == token.0 && !r.released && r.deposed => {
+                    Ok(Renewal::Deposed)
                 }
                 Some(mut r) if r.bot_id == id && r.token == token.0 && !r.released => {
                     r.timestamp_ms = now_ms();
                     r.lease_ms = Some(b.lease.duration_ms());
                     b.write(&r)?;
-                    Ok(true)
+                    Ok(Renewal::Renewed)
                 }
-                _ => Ok(false),
+                _ => Ok(Renewal::Lost),
             })
         })
         .await

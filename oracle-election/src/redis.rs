@@ -8,8 +8,8 @@
 //!   `SET … NX PX`, renewed with `PEXPIRE` and deleted only by a Lua script that first checks
 //!   the value is still ours (so a bot never renews or deletes another bot's lease).
 //! - A forced step-down rewrites it to `~deposed~<bot id>:<token>` with the TTL it had: the
-//!   deposed bot's next renewal fails and deletes it (publishing the release), and until then or
-//!   until the TTL runs out nobody else acquires.
+//!   deposed bot's next renewal fails, it stops acting and then deletes the key (publishing the
+//!   release); until then, or until the TTL runs out, nobody else acquires.
 //! - `{P}:epoch` is the token counter (`INCR`). When it is missing (a first start, or a Redis
 //!   restarted without persistence) it restarts from the Redis server's clock in milliseconds,
 //!   and never below the highest token the acquiring bot has seen or was told of (a fenced
@@ -58,7 +58,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     LeaseConfig,
-    state::{Attempt, Backend, Core, Task, Waker},
+    state::{Attempt, Backend, Core, Renewal, Task, Waker},
 };
 
 /// The default key prefix: `oracle-bot`.
@@ -257,8 +257,8 @@ return {1, value, token, prev or ''}
     )
 });
 
-/// KEYS: leader, previous. ARGV: value, lease ms, channel. Returns 1 when renewed; when the
-/// value was deposed, lets it go (this bot now knows to stop) and returns 0.
+/// KEYS: leader. ARGV: value, lease ms. Returns 1 when renewed, 2 when the value was deposed
+/// (not renewed; the elector releases it once its term is over), 0 when not ours.
 static RENEW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -267,11 +267,7 @@ if cur == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 if cur == '~deposed~' .. ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  if redis.call('GET', KEYS[2]) == ARGV[1] then
-    redis.call('DEL', KEYS[2])
-  end
-  redis.call('PUBLISH', ARGV[3], ARGV[1])
+  return 2
 end
 return 0
 ",
@@ -419,18 +415,20 @@ impl Backend for RedisBackend {
         Ok(Attempt::Lost { leader: Some(self.info(&value, n)?) })
     }
 
-    async fn renew(&self, id: &str, token: FencingToken) -> Result<bool, ElectionError> {
+    async fn renew(&self, id: &str, token: FencingToken) -> Result<Renewal, ElectionError> {
         let mut conn = self.conn.clone();
         let renewed: i64 = RENEW
             .key(&self.leader_key)
-            .key(&self.previous_key)
             .arg(value_of(id, token))
             .arg(self.lease.duration_ms())
-            .arg(&self.channel)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;
-        Ok(renewed == 1)
+        Ok(match renewed {
+            1 => Renewal::Renewed,
+            2 => Renewal::Deposed,
+            _ => Renewal::Lost,
+        })
     }
 
     async fn release(&self, id: &str, token: FencingToken) -> Result<(), ElectionError> {

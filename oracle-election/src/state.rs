@@ -44,6 +44,18 @@ pub(crate) enum Attempt {
 /// A task that runs until aborted.
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// What one renewal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Renewal {
+    /// Extended.
+    Renewed,
+    /// The record is no longer ours.
+    Lost,
+    /// The record is still ours but an operator deposed it: not extended. The elector ends the
+    /// term, then releases the record, in that order, so nobody else leads while it might act.
+    Deposed,
+}
+
 /// Bumps the elector's wake-up channel.
 #[derive(Debug, Clone)]
 pub(crate) struct Waker(Arc<watch::Sender<u64>>);
@@ -65,12 +77,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// highest token this elector has seen; a new token is always above it.
     async fn try_acquire(&self, id: &str, floor: FencingToken) -> Result<Attempt, ElectionError>;
 
-    /// Extends our term. `Ok(false)` when the record is no longer `(id, token)`; when an operator
-    /// deposed this term, the backend also lets the record go (so followers may take it at once,
-    /// the deposed leader having now learnt it must stop) before answering `Ok(false)`.
-    async fn renew(&self, id: &str, token: FencingToken) -> Result<bool, ElectionError>;
+    /// Extends our term if the record is still `(id, token)` and not deposed. Must not free a
+    /// deposed record: the elector does that with [`Backend::release`] once the term is over.
+    async fn renew(&self, id: &str, token: FencingToken) -> Result<Renewal, ElectionError>;
 
-    /// Removes the record if it is still `(id, token)`, and tells followers.
+    /// Removes the record if it is still `(id, token)` (deposed or not), and tells followers.
     async fn release(&self, id: &str, token: FencingToken) -> Result<(), ElectionError>;
 
     /// The current holder, if its lease still runs and it was not deposed.
@@ -106,6 +117,9 @@ struct Inner<B> {
     /// The highest token this elector has seen (its own and its leaders').
     seen: AtomicU64,
     expiry_timer: Mutex<Option<AbortHandle>>,
+    /// After being deposed, this elector stays out of the election until then, so that another
+    /// bot takes over (the operator asked for a change of leader).
+    benched_until: Mutex<Option<BootInstant>>,
     /// The clock deadlines are measured on: [`BootInstant::now`], or a test's.
     clock: fn() -> BootInstant,
 }
@@ -152,6 +166,7 @@ impl<B: Backend> Core<B> {
             waker,
             seen: AtomicU64::new(0),
             expiry_timer: Mutex::new(None),
+            benched_until: Mutex::new(None),
             clock,
         });
         Ok(Self { inner, notifier })
@@ -211,13 +226,22 @@ impl<B: Backend> Core<B> {
             // it is, with the same token; nobody else can have led in between.
             let started = (inner.clock)();
             match inner.bounded(inner.backend.renew(&inner.id, token)).await? {
-                true => {
+                Renewal::Renewed => {
                     tracing::info!(bot_id = %inner.id, backend = B::NAME, %token, "leadership record still ours: resuming the term");
                     let valid_until = Inner::start_term(inner, token, started);
                     return Ok(Leadership::Leader(inner.lease_of(token, valid_until)));
                 }
-                false => *lock(&inner.term) = Term::Idle,
+                Renewal::Lost => *lock(&inner.term) = Term::Idle,
+                Renewal::Deposed => {
+                    *lock(&inner.term) = Term::Idle;
+                    Inner::let_go_deposed(inner, token).await;
+                }
             }
+        }
+        let benched = lock(&inner.benched_until).is_some_and(|t| (inner.clock)() < t);
+        if benched {
+            let leader = inner.bounded(inner.backend.leader()).await?;
+            return Ok(Leadership::Follower { leader: leader.map(|l| l.holder) });
         }
         let started = (inner.clock)();
         let floor = FencingToken(inner.seen.load(Ordering::Relaxed));
@@ -346,6 +370,20 @@ impl<B: Backend> Inner<B> {
         started.saturating_add(this.lease.renew_deadline())
     }
 
+    /// After a deposed term ended: frees the record (followers are told and take it) and stays
+    /// out of the election for one lease duration, so another bot becomes leader.
+    async fn let_go_deposed(this: &Arc<Self>, token: FencingToken) {
+        tracing::warn!(
+            bot_id = %this.id, backend = B::NAME, %token,
+            "an operator deposed this leader: stopped acting, handing over"
+        );
+        *lock(&this.benched_until) = Some((this.clock)().saturating_add(this.lease.duration()));
+        if let Err(e) = this.bounded(this.backend.release(&this.id, token)).await {
+            tracing::warn!(bot_id = %this.id, backend = B::NAME, %token, error = %e, "releasing the deposed record failed; it runs out instead");
+        }
+        this.waker.wake();
+    }
+
     /// Fails closed: stops claiming leadership of `token`'s term.
     fn lapse(&self, term: &mut Term, token: FencingToken) {
         if let Term::Leading { token: t, renewer, .. } = &*term
@@ -413,7 +451,7 @@ async fn renew_loop<B: Backend>(weak: Weak<Inner<B>>, token: FencingToken) {
             tokio::time::timeout(interval.min(remaining), inner.backend.renew(&inner.id, token)).await.ok()
         };
         match outcome {
-            Some(Ok(true)) => {
+            Some(Ok(Renewal::Renewed)) => {
                 if let Term::Leading { token: t, renewed_at, .. } = &mut *lock(&inner.term)
                     && *t == token
                 {
@@ -421,7 +459,7 @@ async fn renew_loop<B: Backend>(weak: Weak<Inner<B>>, token: FencingToken) {
                 }
                 continue;
             }
-            Some(Ok(false)) => {
+            Some(Ok(Renewal::Lost)) => {
                 let mut term = lock(&inner.term);
                 if matches!(&*term, Term::Leading { token: t, .. } if *t == token) {
                     tracing::warn!(
@@ -432,6 +470,21 @@ async fn renew_loop<B: Backend>(weak: Weak<Inner<B>>, token: FencingToken) {
                     );
                     *term = Term::Idle;
                     inner.waker.wake();
+                }
+                return;
+            }
+            Some(Ok(Renewal::Deposed)) => {
+                // The term ends first; only then is the record freed for the others.
+                let ended = {
+                    let mut term = lock(&inner.term);
+                    let ours = matches!(&*term, Term::Leading { token: t, .. } if *t == token);
+                    if ours {
+                        *term = Term::Idle;
+                    }
+                    ours
+                };
+                if ended {
+                    Inner::let_go_deposed(&inner, token).await;
                 }
                 return;
             }
@@ -505,18 +558,19 @@ mod tests {
             Ok(Attempt::Won { token: FencingToken(token), replaced_dead: None })
         }
 
-        async fn renew(&self, id: &str, token: FencingToken) -> Result<bool, ElectionError> {
+        async fn renew(&self, id: &str, token: FencingToken) -> Result<Renewal, ElectionError> {
             self.pause().await?;
             self.0.renewals.fetch_add(1, Ordering::Relaxed);
-            let mut holder = lock(&self.0.holder);
-            match &*holder {
-                Some((h, t, false)) => Ok(h == id && *t == token.0),
-                Some((h, t, true)) if h == id && *t == token.0 => {
-                    *holder = None;
-                    Ok(false)
+            Ok(match &*lock(&self.0.holder) {
+                Some((h, t, deposed)) if h == id && *t == token.0 => {
+                    if *deposed {
+                        Renewal::Deposed
+                    } else {
+                        Renewal::Renewed
+                    }
                 }
-                _ => Ok(false),
-            }
+                _ => Renewal::Lost,
+            })
         }
 
         async fn release(&self, id: &str, token: FencingToken) -> Result<(), ElectionError> {
