@@ -20,6 +20,9 @@ contract FencedPriceOracle is ManualPriceOracle {
     /// @notice The unfenced update was called on the fenced oracle.
     error FencingTokenRequired();
 
+    /// @notice The owner set the highest accepted token by hand (recovery).
+    event HighestFencingTokenSet(uint256 previous, uint256 highest);
+
     constructor(uint256 initialEthPrice, uint256 initialElizaPrice, address initialOwner)
         ManualPriceOracle(initialEthPrice, initialElizaPrice, initialOwner)
     {}
@@ -27,6 +30,16 @@ contract FencedPriceOracle is ManualPriceOracle {
     /// @notice Disabled: use `updatePricesFenced`.
     function updatePrices(uint256, uint256) external pure override {
         revert FencingTokenRequired();
+    }
+
+    /// @notice Recovery, owner only: sets the highest accepted token, lower or higher. Lower it
+    ///         when the fleet moved to an election backend whose tokens cannot exceed the old
+    ///         highest (the bots raise their tokens above it themselves where the backend can,
+    ///         so this is the last resort); raise it to shut out every current term at once.
+    /// @dev Lowering it readmits terms older than the current one: stop the old fleet first.
+    function setHighestFencingToken(uint256 highest) external onlyOwner {
+        emit HighestFencingTokenSet(highestFencingToken, highest);
+        highestFencingToken = highest;
     }
 
     /// @notice A regular update (authorization, bounds, deviation rule) from the leader holding

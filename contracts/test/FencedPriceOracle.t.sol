@@ -43,6 +43,25 @@ contract FencedPriceOracleTest is Test {
         assertEq(oracle.ethUsdPrice(), 306_000_000_000, "the stale leader wrote nothing");
     }
 
+    function test_OwnerCanResetTheHighestToken() public {
+        vm.prank(updater);
+        oracle.updatePricesFenced(306_000_000_000, ELIZA0, 1_000_000);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSignature("OwnableUnauthorizedAccount(address)", stranger));
+        oracle.setHighestFencingToken(0);
+        vm.prank(updater);
+        vm.expectRevert(abi.encodeWithSignature("OwnableUnauthorizedAccount(address)", updater));
+        oracle.setHighestFencingToken(0);
+        vm.prank(owner);
+        vm.expectEmit(false, false, false, true, address(oracle));
+        emit FencedPriceOracle.HighestFencingTokenSet(1_000_000, 3);
+        oracle.setHighestFencingToken(3);
+        assertEq(oracle.highestFencingToken(), 3, "lowered");
+        vm.prank(updater);
+        oracle.updatePricesFenced(310_000_000_000, ELIZA0, 3);
+        assertEq(oracle.ethUsdPrice(), 310_000_000_000, "a lower token is accepted again");
+    }
+
     function test_UnfencedUpdateIsDisabled() public {
         vm.prank(updater);
         vm.expectRevert(FencedPriceOracle.FencingTokenRequired.selector);

@@ -249,6 +249,7 @@ pub enum Rejection {
 /// | `Unreachable` | transport failure | retry reads; next tick for sends |
 /// | `InvalidResponse` | garbage from the node | as unreachable |
 /// | `Refused` | any other node refusal | fail the tick; alert |
+/// | `Journal` | the in-flight journal is unreadable | log; the chain-side nonce rule still holds |
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubmitError {
@@ -318,6 +319,12 @@ pub enum SubmitError {
     #[error("the node refused the transaction: {reason}")]
     Refused {
         /// The node's message.
+        reason: String,
+    },
+    /// The submitter's record of what it sent could not be read or written.
+    #[error("{reason}")]
+    Journal {
+        /// Which file, and what went wrong.
         reason: String,
     },
 }

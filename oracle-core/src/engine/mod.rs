@@ -444,8 +444,9 @@ impl Engine {
             Ok(Err(e)) => return TickOutcome::Failed(TickFailure::Election(e)),
             Err(timeout) => return TickOutcome::Failed(timeout),
         };
+        // Equal is this term's own token: the target accepts a term's repeated updates.
         if let Some(highest) = floor
-            && lease.token <= highest
+            && lease.token < highest
         {
             // The target would refuse every update of this term: do not act on it.
             let can_raise = self.elector.raise_floor(highest);

@@ -47,10 +47,10 @@ pub enum TickFailure {
     /// Leadership ran out before the update could be sent; nothing was sent.
     #[error(transparent)]
     LeaseLost(#[from] LeaseLost),
-    /// The term's fencing token is not above the highest the (fenced) target already accepted,
-    /// so the target would refuse its every update. The engine gave the term up.
+    /// The term's fencing token is below the highest the (fenced) target already accepted, so the
+    /// target would refuse its every update. The engine gave the term up.
     #[error(
-        "this term's fencing token {token} is not above {highest}, the highest the target accepted: {}",
+        "this term's fencing token {token} is below {highest}, the highest the target accepted: {}",
         if *can_raise {
             "gave up the term; the next one gets a larger token"
         } else {

@@ -56,7 +56,7 @@ impl Target {
 
     fn check_token(&self, fence: &Fence) -> Result<(), SubmitError> {
         match *self.highest.lock().unwrap() {
-            Some(h) if fence.token().0 <= h => {
+            Some(h) if fence.token().0 < h => {
                 Err(Rejection::StaleFencingToken { token: fence.token().0, highest: h }.into())
             }
             _ => Ok(()),

@@ -16,6 +16,7 @@
 
 pub mod bindings;
 mod errors;
+mod journal;
 mod rpc;
 mod submitter;
 mod tx;
@@ -29,6 +30,7 @@ pub fn classify_transport_error(err: &alloy::transports::TransportError) -> crat
 }
 
 pub use self::{
+    journal::JournalError,
     rpc::{EndpointStats, FailoverConfig, FailoverTransport, RpcUrl, connect, connect_failover, redact_urls},
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
 };

@@ -1,7 +1,11 @@
 //! The [`Submitter`] for `ManualPriceOracle` (and its fenced variant): connecting and checking
 //! the target, reading its state. Transactions (simulate, send, replace, wait) are in `tx.rs`.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, SystemTime},
+};
 
 use alloy::{
     network::{EthereumWallet, TransactionBuilder},
@@ -22,8 +26,8 @@ use super::{
     errors::{from_contract, from_transport},
 };
 use crate::{
-    DeviationRule, FeeEstimate, FeedId, FeedState, Fence, OnChainState, PendingUpdate, Price, PriceBounds,
-    PriceUpdate, SubmitError, Submitter, UpdateOutcome,
+    DeviationRule, FeeEstimate, FeedId, FeedState, Fence, FencingToken, OnChainState, PendingUpdate, Price,
+    PriceBounds, PriceUpdate, SubmitError, Submitter, UpdateOutcome,
 };
 
 /// `ManualPriceOracle` stores USD prices with 8 decimals (Chainlink's format).
@@ -42,6 +46,7 @@ pub struct ManualOracleSubmitterBuilder {
     stuck_after: Duration,
     stuck_blocks: u64,
     poll_interval: Duration,
+    journal_dir: Option<PathBuf>,
 }
 
 impl Default for ManualOracleSubmitterBuilder {
@@ -57,6 +62,7 @@ impl Default for ManualOracleSubmitterBuilder {
             stuck_after: Duration::from_secs(30),
             stuck_blocks: 3,
             poll_interval: Duration::from_secs(1),
+            journal_dir: None,
         }
     }
 }
@@ -119,6 +125,16 @@ impl ManualOracleSubmitterBuilder {
         self
     }
 
+    /// Where to keep the in-flight journal (default: none): the update sent and not yet resolved,
+    /// so that a restarted process, or another bot on this host with the same key and directory,
+    /// follows it instead of forgetting it (see `journal.rs`). The directory is created if
+    /// missing. Without it a restart still never sends a duplicate (a new update takes the lowest
+    /// unmined nonce), but does not know the fees of what is pending there.
+    pub fn journal_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.journal_dir = Some(dir.into());
+        self
+    }
+
     /// Checks the chain and the contract, reads the contract's limits, and returns the submitter.
     ///
     /// Fails with a clear [`EvmError`] when the chain is unreachable, nothing is deployed at the
@@ -160,12 +176,12 @@ impl ManualOracleSubmitterBuilder {
             async { oracle.priceUpdater().call().await.map_err(|e| not_oracle("priceUpdater()", e)) },
             async { oracle.owner().call().await.map_err(|e| not_oracle("owner()", e)) },
         )?;
-        // The fenced variant answers `highestFencingToken()`; the plain oracle has no such function.
-        let fenced = super::bindings::FencedPriceOracle::new(address, provider.clone())
-            .highestFencingToken()
-            .call()
-            .await
-            .is_ok();
+        // The fenced variant answers `highestFencingToken()`; the plain oracle reverts. Anything
+        // else (a node down) is not an answer: better no bot than one sending the wrong call.
+        let fenced = match detect_fence(&provider, address).await {
+            Ok(floor) => floor.is_some(),
+            Err(e) => return Err(EvmError::Unreachable { chain: chain.clone(), reason: e.to_string() }),
+        };
         let from = signer.address();
         if from != updater && from != owner {
             tracing::warn!(
@@ -186,7 +202,12 @@ impl ManualOracleSubmitterBuilder {
             reason: format!("MAX_DEVIATION_PCT() = {max_dev} is not a percentage"),
         })?;
         let name = format!("{chain}:ManualPriceOracle@{address}");
-        tracing::info!(oracle = %address, chain = %chain, chain_id, updater = %from, fenced, "connected to the oracle");
+        let journal = self.journal_dir.map(|dir| super::journal::Journal::new(&dir, chain_id, from, address));
+        tracing::info!(
+            oracle = %address, chain = %chain, chain_id, updater = %from, fenced,
+            journal = ?journal.as_ref().map(|j| j.path().display().to_string()),
+            "connected to the oracle"
+        );
         Ok(ManualOracleSubmitter {
             name,
             provider,
@@ -198,7 +219,8 @@ impl ManualOracleSubmitterBuilder {
             bounds,
             // The contract skips its deviation check when the stored data is older than one day.
             deviation_rule: DeviationRule { max_pct, bypass_after: Duration::from_secs(86_400) },
-            fenced,
+            fenced: AtomicBool::new(fenced),
+            journal,
             fee_multiplier_permille: self.fee_multiplier_permille,
             stuck_after: self.stuck_after,
             stuck_blocks: self.stuck_blocks,
@@ -219,7 +241,9 @@ pub struct ManualOracleSubmitter {
     pub(super) feeds: [FeedId; 2],
     bounds: [PriceBounds; 2],
     deviation_rule: DeviationRule,
-    pub(super) fenced: bool,
+    /// Whether the target is the fenced variant; checked again with every fencing-floor read.
+    pub(super) fenced: AtomicBool,
+    pub(super) journal: Option<super::journal::Journal>,
     pub(super) fee_multiplier_permille: u64,
     pub(super) stuck_after: Duration,
     pub(super) stuck_blocks: u64,
@@ -255,7 +279,21 @@ impl ManualOracleSubmitter {
 
     /// Whether the target is the fenced variant (updates carry the fencing token).
     pub fn is_fenced(&self) -> bool {
-        self.fenced
+        self.fenced.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads `highestFencingToken()`: `Some` on the fenced oracle, `None` on the plain one (the call
+/// reverts there), an error when the node gave no answer either way.
+async fn detect_fence(provider: &DynProvider, address: Address) -> Result<Option<FencingToken>, SubmitError> {
+    let oracle = super::bindings::FencedPriceOracle::new(address, provider.clone());
+    match oracle.highestFencingToken().call().await {
+        // Tokens are u64; a larger highest is a floor nothing can exceed, which the engine reports.
+        Ok(highest) => Ok(Some(FencingToken(highest.saturating_to()))),
+        Err(e) => match from_contract(&e) {
+            SubmitError::Rejected(_) => Ok(None),
+            other => Err(other),
+        },
     }
 }
 
@@ -348,5 +386,19 @@ impl Submitter for ManualOracleSubmitter {
 
     async fn wait(&self, pending: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
         self.wait_update(pending).await
+    }
+
+    async fn fencing_floor(&self) -> Result<Option<FencingToken>, SubmitError> {
+        let floor = detect_fence(&self.provider, self.oracle_address()).await?;
+        let was = self.fenced.swap(floor.is_some(), Ordering::Relaxed);
+        if was != floor.is_some() {
+            tracing::warn!(oracle = %self.oracle_address(), fenced = floor.is_some(), "the oracle's fencing changed since start-up");
+        }
+        Ok(floor)
+    }
+
+    async fn recover(&self) -> Result<Option<PendingUpdate>, SubmitError> {
+        let Some(journal) = &self.journal else { return Ok(None) };
+        journal.load().map_err(|e| SubmitError::Journal { reason: e.to_string() })
     }
 }

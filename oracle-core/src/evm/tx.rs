@@ -1,13 +1,23 @@
 //! Transactions of the [`ManualOracleSubmitter`]: simulate, sign and send with capped fees,
 //! replace a stuck transaction at the same nonce, and follow every hash of a nonce to an outcome.
 //!
-//! Nonces are never cached: each first send reads the account's pending nonce, so a transaction
-//! sent in between by another bot or an operator with the same key is never collided with blindly;
-//! a replacement reuses its pending update's nonce on purpose.
+//! Nonces are never cached. A new update always takes the account's lowest unmined nonce (the
+//! `latest` count): the engine only sends when it follows nothing, so anything pending there was
+//! sent by a process that is gone (a restart without its journal) or by another bot with the same
+//! key, and one update per nonce is the rule that makes a duplicate impossible. Taking it over
+//! means outbidding what is pending, bump by bump, within the fee cap.
+//!
+//! Every transaction is written to the journal (when there is one) after signing and before its
+//! broadcast, and a broadcast whose answer was lost (a timeout, a dropped connection) counts as
+//! sent: the node may well have it, so it is followed, and replaced if it never shows up.
 
-use std::time::{Instant, SystemTime};
+use std::{
+    sync::atomic::Ordering,
+    time::{Instant, SystemTime},
+};
 
 use alloy::{
+    consensus::TxEnvelope,
     network::{NetworkTransactionBuilder, TransactionBuilder},
     primitives::{B256, Bytes, U256},
     providers::Provider,
@@ -46,7 +56,7 @@ impl ManualOracleSubmitter {
     fn calldata(&self, update: &PriceUpdate, fence: &Fence) -> Result<Bytes, SubmitError> {
         use alloy::sol_types::SolCall;
         let (eth, eliza) = self.arguments(update)?;
-        Ok(if self.fenced {
+        Ok(if self.fenced.load(Ordering::Relaxed) {
             FencedPriceOracle::updatePricesFencedCall {
                 newEthPrice: eth,
                 newElizaPrice: eliza,
@@ -89,14 +99,14 @@ impl ManualOracleSubmitter {
     }
 
     /// Estimates gas (which executes the call again at the latest state: a second simulation),
-    /// signs at `nonce`, checks the fence, broadcasts. Returns the hash.
-    async fn sign_and_send(
+    /// checks the fence and signs at `nonce`. Returns the signed transaction and its hash.
+    async fn sign(
         &self,
         input: Bytes,
         nonce: u64,
         (max_fee, priority): (u128, u128),
         fence: &Fence,
-    ) -> Result<B256, SubmitError> {
+    ) -> Result<(TxEnvelope, B256), SubmitError> {
         let gas = self
             .provider
             .estimate_gas(self.call_request(input.clone()))
@@ -116,14 +126,63 @@ impl ManualOracleSubmitter {
             .await
             .map_err(|e| SubmitError::Refused { reason: format!("signing failed: {e}") })?;
         let hash = *envelope.tx_hash();
-        fence.check()?;
+        Ok((envelope, hash))
+    }
+
+    /// Journals `pending` (whose latest hash is `envelope`'s), checks the fence, broadcasts.
+    ///
+    /// A definite refusal by the node means nothing was sent: the journal goes back to `before`
+    /// and the refusal is returned. Any other failure (no answer, a dropped connection, garbage)
+    /// leaves it unknown whether the node took the transaction, so it counts as sent and is
+    /// followed: sending the update again could land it twice.
+    async fn broadcast(
+        &self,
+        envelope: TxEnvelope,
+        pending: &PendingUpdate,
+        before: Option<&PendingUpdate>,
+        fence: &Fence,
+    ) -> Result<(), SubmitError> {
+        self.journal_store(pending);
+        let refused = |e: SubmitError| {
+            match before {
+                Some(p) => self.journal_store(p),
+                None => self.journal_clear(pending.nonce),
+            }
+            Err(e)
+        };
+        if let Err(lost) = fence.check() {
+            return refused(lost.into());
+        }
         match self.provider.send_tx_envelope(envelope).await {
-            Ok(_) => Ok(hash),
-            // The node already holds exactly this transaction (a resend after a lost answer).
+            Ok(_) => Ok(()),
             Err(e) => match from_transport(&e) {
-                SubmitError::AlreadyKnown => Ok(hash),
-                other => Err(other),
+                // The node already holds exactly this transaction (a resend after a lost answer).
+                SubmitError::AlreadyKnown => Ok(()),
+                ambiguous if ambiguous.is_unreachable() => {
+                    tracing::warn!(
+                        tx_hash = %pending.tx_hash, nonce = pending.nonce, error = %ambiguous,
+                        "the broadcast got no clear answer: following the transaction as sent"
+                    );
+                    Ok(())
+                }
+                other => refused(other),
             },
+        }
+    }
+
+    fn journal_store(&self, pending: &PendingUpdate) {
+        if let Some(j) = &self.journal
+            && let Err(e) = j.store(pending)
+        {
+            tracing::error!(error = %e, "cannot journal the update being sent; a restart would not know its fees");
+        }
+    }
+
+    fn journal_clear(&self, nonce: u64) {
+        if let Some(j) = &self.journal
+            && let Err(e) = j.clear(nonce)
+        {
+            tracing::error!(error = %e, "cannot clear the in-flight journal");
         }
     }
 
@@ -134,23 +193,52 @@ impl ManualOracleSubmitter {
     ) -> Result<PendingUpdate, SubmitError> {
         fence.check()?;
         let input = self.calldata(update, fence)?;
-        let (nonce, fees) = tokio::try_join!(
-            async {
-                self.provider.get_transaction_count(self.from).pending().await.map_err(|e| from_transport(&e))
-            },
+        let transport = |e: alloy::transports::TransportError| from_transport(&e);
+        let (mined, pending_count, mut fees) = tokio::try_join!(
+            async { self.provider.get_transaction_count(self.from).latest().await.map_err(transport) },
+            async { self.provider.get_transaction_count(self.from).pending().await.map_err(transport) },
             self.fees(update.max_fee_per_gas),
         )?;
-        let tx_hash = self.sign_and_send(input, nonce, fees, fence).await?;
-        let now = SystemTime::now();
-        Ok(PendingUpdate {
-            tx_hash,
-            replaced: Vec::new(),
-            nonce,
-            update: update.clone(),
-            max_fee_per_gas: fees.0,
-            max_priority_fee_per_gas: fees.1,
-            first_sent_at: now,
-            sent_at: now,
+        // The lowest unmined nonce, always (see the module docs).
+        let nonce = mined;
+        let takeover = pending_count > mined;
+        if takeover {
+            tracing::warn!(
+                nonce, pending = pending_count, from = %self.from,
+                "a transaction this bot does not track is pending at nonce {nonce} (sent before a restart, or by another bot with this key): replacing it with this update"
+            );
+        }
+        // Outbidding an unknown pending transaction: +10% and more per refusal, within the cap.
+        for _ in 0..32 {
+            let (envelope, tx_hash) = self.sign(input.clone(), nonce, fees, fence).await?;
+            let now = SystemTime::now();
+            let pending = PendingUpdate {
+                tx_hash,
+                replaced: Vec::new(),
+                nonce,
+                update: update.clone(),
+                max_fee_per_gas: fees.0,
+                max_priority_fee_per_gas: fees.1,
+                first_sent_at: now,
+                sent_at: now,
+            };
+            match self.broadcast(envelope, &pending, None, fence).await {
+                Ok(()) => return Ok(pending),
+                Err(SubmitError::ReplacementUnderpriced { .. }) if takeover => {
+                    let max_fee = bump(fees.0);
+                    if max_fee > update.max_fee_per_gas {
+                        return Err(SubmitError::FeeAboveCap {
+                            asked_wei: max_fee,
+                            cap_wei: update.max_fee_per_gas,
+                        });
+                    }
+                    fees = (max_fee, bump(fees.1).min(max_fee));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(SubmitError::Refused {
+            reason: format!("nonce {nonce}: the pending transaction there could not be outbid in 32 bumps"),
         })
     }
 
@@ -171,10 +259,10 @@ impl ManualOracleSubmitter {
         }
         let priority = priority.min(max_fee);
         let input = self.calldata(update, fence)?;
-        let tx_hash = self.sign_and_send(input, pending.nonce, (max_fee, priority), fence).await?;
+        let (envelope, tx_hash) = self.sign(input, pending.nonce, (max_fee, priority), fence).await?;
         let mut replaced = pending.replaced.clone();
         replaced.push(pending.tx_hash);
-        Ok(PendingUpdate {
+        let next = PendingUpdate {
             tx_hash,
             replaced,
             nonce: pending.nonce,
@@ -183,7 +271,9 @@ impl ManualOracleSubmitter {
             max_priority_fee_per_gas: priority,
             first_sent_at: pending.first_sent_at,
             sent_at: SystemTime::now(),
-        })
+        };
+        self.broadcast(envelope, &next, Some(pending), fence).await?;
+        Ok(next)
     }
 
     /// The outcome of any hash of the nonce that has a receipt.
@@ -218,14 +308,16 @@ impl ManualOracleSubmitter {
         loop {
             ticker.tick().await;
             match self.poll_once(pending, &mut first_block).await {
-                Ok(Some(outcome)) => return Ok(outcome),
+                Ok(Some(outcome)) => {
+                    // Resolved: nothing of this nonce can land any more.
+                    self.journal_clear(pending.nonce);
+                    return Ok(outcome);
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(tx_hash = %pending.tx_hash, error = %e, "receipt poll failed"),
             }
-            let blocks_waited = match first_block {
-                Some((first, latest)) => latest - first,
-                None => 0,
-            };
+            // An endpoint within the allowed lag may answer an older block than before.
+            let blocks_waited = first_block.map_or(0, |(first, latest)| latest.saturating_sub(first));
             if started.elapsed() >= self.stuck_after || blocks_waited >= self.stuck_blocks {
                 let waited = SystemTime::now().duration_since(pending.first_sent_at).unwrap_or_default();
                 return Ok(UpdateOutcome::Stuck { waited });
