@@ -49,6 +49,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         .fee_multiplier_permille(config.gas_price_multiplier_permille)
         .stuck_after(config.stuck_after)
         .stuck_blocks(config.stuck_blocks)
+        .journal_dir(&config.state_dir)
         .connect()
         .await?;
 

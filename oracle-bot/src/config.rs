@@ -12,6 +12,9 @@ use oracle_election::{ElectorConfig, LeaseConfig};
 use oracle_sources::{JejuDefaults, PriceMode, SourceConfig, jeju_defaults};
 use zeroize::Zeroizing;
 
+/// Where the bot keeps its state when neither `STATE_DIR` nor systemd's `STATE_DIRECTORY` says.
+pub const DEFAULT_STATE_DIR: &str = "/tmp/oracle-bot-state";
+
 /// Chainlink's ETH/USD aggregator on Base mainnet.
 pub const BASE_CHAINLINK_ETH_USD: &str = "0x71041dddad3595F9CEd3DcCFBe3D1F4b0a16Bb70";
 
@@ -162,6 +165,10 @@ pub struct BotConfig {
     pub stuck_after: Duration,
     /// ... or after this many blocks (`STUCK_AFTER_BLOCKS`, default 3); then it is replaced.
     pub stuck_blocks: u64,
+    /// Where the bot keeps what must survive a restart: the in-flight journal of the update it
+    /// sent and has not seen resolved (`STATE_DIR`; default systemd's `$STATE_DIRECTORY`, else
+    /// [`DEFAULT_STATE_DIR`]).
+    pub state_dir: std::path::PathBuf,
     /// Whether leader election is on (`LEADER_ELECTION_ENABLED`, on only when `true`).
     pub leader_election_enabled: bool,
     /// The election's backend, lease timing and health gate, when election is on.
@@ -500,6 +507,12 @@ impl BotConfig {
             receipt_timeout,
             stuck_after,
             stuck_blocks,
+            // systemd's `StateDirectory=` sets `STATE_DIRECTORY` (possibly a `:`-separated list).
+            state_dir: v
+                .get("STATE_DIR")
+                .or_else(|| v.get("STATE_DIRECTORY").and_then(|d| d.split(':').next().map(str::to_owned)))
+                .unwrap_or_else(|| DEFAULT_STATE_DIR.to_owned())
+                .into(),
             leader_election_enabled,
             election,
             enable_health_check: v.get("ENABLE_HEALTH_CHECK").as_deref() != Some("false"),

@@ -24,7 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::{
     compose::{Composed, build_engine},
-    config::{BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, ElectionSettings, Feeds, Secret, UpdaterKey},
+    config::{
+        BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, DEFAULT_STATE_DIR, ElectionSettings, Feeds, Secret,
+        UpdaterKey,
+    },
 };
 
 /// Why the bot could not start or run.
