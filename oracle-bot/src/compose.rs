@@ -84,12 +84,9 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         None => Arc::new(AlwaysLeader::new(config.bot_id.clone())),
         Some(election) => {
             tracing::info!(backend = %election.elector.describe(), lease = ?election.lease, "leader election on");
-            // Act only with margin left on the lease, but a margin the lease can give: at most
-            // half of what remains after one renew interval.
-            let room = election.lease.renew_deadline().saturating_sub(election.lease.renew_interval()) / 2;
             builder = builder
                 .health_gate(election.max_target_failures, election.backoff)
-                .lease_margin(room.min(std::time::Duration::from_secs(2)));
+                .lease_margin(election.lease.action_margin());
             election.elector.connect(&config.bot_id, election.lease).await?
         }
     };

@@ -107,6 +107,23 @@ impl LeaseConfig {
         Ok(())
     }
 
+    /// How much validity an engine should require of the term before each step that acts
+    /// ([`oracle_core::EngineBuilder::lease_margin`]): half of what remains of the renew deadline
+    /// after one renew interval, and at most 2 s. With the defaults (15 s, 2 s, 10 s): 2 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oracle_election::LeaseConfig;
+    /// assert_eq!(LeaseConfig::default().action_margin(), Duration::from_secs(2));
+    /// let short = LeaseConfig::new(Duration::from_millis(1500), Duration::from_millis(200), Duration::from_secs(1))?;
+    /// assert_eq!(short.action_margin(), Duration::from_millis(400));
+    /// # Ok::<(), oracle_election::ElectionError>(())
+    /// ```
+    pub fn action_margin(&self) -> Duration {
+        let room = self.renew_deadline.saturating_sub(self.renew_interval) / 2;
+        room.min(Duration::from_secs(2))
+    }
+
     /// The lease duration in whole milliseconds (validated to fit).
     pub(crate) fn duration_ms(&self) -> u64 {
         u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX)

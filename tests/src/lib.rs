@@ -9,10 +9,12 @@
 #![allow(clippy::inconsistent_digit_grouping)]
 
 pub mod capture;
+pub mod chain;
 pub mod costs;
 pub mod election;
 pub mod fake_rpc;
 pub mod parts;
+pub mod proxy;
 pub mod uniswap;
 
 use std::{

@@ -81,6 +81,15 @@ impl LeaderElector for FixedLeader {
     }
 }
 
+/// The bot's sources over `d`: Chainlink ETH/USD on the source chain, a fixed elizaOS/USD of
+/// $0.10.
+pub fn sources(d: &Deployment) -> Vec<(FeedId, Arc<dyn oracle_core::PriceSource>)> {
+    let eth =
+        ChainlinkSource::new(d.source_provider(), d.aggregator, FeedId::ETH_USD, Duration::from_secs(3600));
+    let eliza = FixedPriceSource::new(FeedId::ELIZAOS_USD, Price::from_u128(START_ELIZA, 8).unwrap());
+    vec![(FeedId::ETH_USD, Arc::new(eth)), (FeedId::ELIZAOS_USD, Arc::new(eliza))]
+}
+
 /// An engine like the bot's over `d`, with the elector, submitter, alerter and policy given.
 /// Retries are off, so failures show at once.
 pub fn engine_with(
@@ -90,12 +99,8 @@ pub fn engine_with(
     alerter: Arc<dyn Alerter>,
     policy: Policy,
 ) -> Engine {
-    let eth =
-        ChainlinkSource::new(d.source_provider(), d.aggregator, FeedId::ETH_USD, Duration::from_secs(3600));
-    let eliza = FixedPriceSource::new(FeedId::ELIZAOS_USD, Price::from_u128(START_ELIZA, 8).unwrap());
     Engine::builder()
-        .source(FeedId::ETH_USD, Arc::new(eth))
-        .source(FeedId::ELIZAOS_USD, Arc::new(eliza))
+        .sources(sources(d))
         .elector(elector)
         .submitter(submitter)
         .alerter(alerter)

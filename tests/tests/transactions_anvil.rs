@@ -13,7 +13,7 @@ use alloy::{
     network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ext::AnvilApi},
-    rpc::types::{Filter, TransactionRequest},
+    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
@@ -27,57 +27,15 @@ use oracle_core::{
     },
 };
 use oracle_tests::{
-    Deployment, START_ELIZA, init_tracing,
+    Deployment, START_ELIZA,
+    chain::{await_pending_with_price, update_events},
+    init_tracing,
     parts::{FixedLeader, RecordingAlerter, engine_with},
     signer,
 };
 use tokio::sync::Notify;
 
 const GWEI: u128 = 1_000_000_000;
-
-/// Waits until the target's mempool holds a transaction from `from` whose input carries the
-/// 8-decimal `price` as an argument word; returns its hash and its two fee fields.
-async fn await_pending_with_price(
-    provider: &DynProvider,
-    from: Address,
-    price: u128,
-) -> (String, u128, u128) {
-    let word = format!("{price:064x}");
-    let mut ticker = tokio::time::interval(Duration::from_millis(25));
-    loop {
-        ticker.tick().await;
-        let pool: serde_json::Value = provider.raw_request("txpool_content".into(), ()).await.unwrap();
-        let Some(pending) = pool["pending"].as_object() else { continue };
-        for (sender, txs) in pending {
-            if !sender.eq_ignore_ascii_case(&from.to_string()) {
-                continue;
-            }
-            for tx in txs.as_object().into_iter().flat_map(|m| m.values()) {
-                if tx["input"].as_str().is_some_and(|input| input.contains(&word)) {
-                    let fee = |field: &str| {
-                        u128::from_str_radix(tx[field].as_str().unwrap().trim_start_matches("0x"), 16)
-                            .unwrap()
-                    };
-                    return (
-                        tx["hash"].as_str().unwrap().to_owned(),
-                        fee("maxFeePerGas"),
-                        fee("maxPriorityFeePerGas"),
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// How many `PricesUpdated` events the oracle has emitted.
-async fn update_events(d: &Deployment) -> usize {
-    use alloy::sol_types::SolEvent;
-    let filter = Filter::new()
-        .address(d.oracle)
-        .event_signature(ManualPriceOracle::PricesUpdated::SIGNATURE_HASH)
-        .from_block(0);
-    d.target_admin.get_logs(&filter).await.unwrap().len()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_transaction_is_replaced_with_fresh_prices_and_lands_once() {

@@ -72,12 +72,21 @@ impl Engine {
         let deadline = Instant::now().checked_add(self.receipt_timeout);
         let mut capped = false;
         loop {
-            let outcome = match self.submitter.wait(&pending).await {
-                Ok(outcome) => outcome,
-                Err(e) => {
+            // The submitter's wait ends at its stuck threshold; the receipt timeout bounds it too.
+            let waited = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    tokio::time::timeout(left, self.submitter.wait(&pending)).await.ok()
+                }
+                None => Some(self.submitter.wait(&pending).await),
+            };
+            let outcome = match waited {
+                Some(Ok(outcome)) => outcome,
+                Some(Err(e)) => {
                     self.keep_outstanding(pending, plan).await;
                     return TickOutcome::Failed(TickFailure::Wait(e));
                 }
+                None => return self.give_up_waiting(pending, plan).await,
             };
             match outcome {
                 UpdateOutcome::Mined { tx_hash, block, gas_used, effective_gas_price } => {
@@ -106,11 +115,7 @@ impl Engine {
                 }
                 UpdateOutcome::Stuck { waited } => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
-                        let after = self.receipt_timeout;
-                        let what =
-                            format!("nonce {} ({} transactions)", pending.nonce, pending.replaced.len() + 1);
-                        self.keep_outstanding(pending, plan).await;
-                        return TickOutcome::Failed(TickFailure::Wait(SubmitError::Timeout { what, after }));
+                        return self.give_up_waiting(pending, plan).await;
                     }
                     if capped {
                         continue;
@@ -171,6 +176,14 @@ impl Engine {
             Decision::Submit(plan) => plan.update,
             Decision::Skip(_) => pending.update.clone(),
         }
+    }
+
+    /// The receipt timeout passed: the tick ends, the update is still followed by the next one.
+    async fn give_up_waiting(&self, pending: PendingUpdate, plan: SubmitPlan) -> TickOutcome {
+        let after = self.receipt_timeout;
+        let what = format!("nonce {} ({} transactions)", pending.nonce, pending.replaced.len() + 1);
+        self.keep_outstanding(pending, plan).await;
+        TickOutcome::Failed(TickFailure::Wait(SubmitError::Timeout { what, after }))
     }
 
     async fn keep_outstanding(&self, pending: PendingUpdate, plan: SubmitPlan) {
