@@ -8,6 +8,7 @@
 // 8-decimal prices are written `dollars_fraction` (`3_000_00000000` is $3000).
 #![allow(clippy::inconsistent_digit_grouping)]
 
+pub mod bot;
 pub mod capture;
 pub mod chain;
 pub mod costs;
