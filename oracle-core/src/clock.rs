@@ -8,7 +8,23 @@
 //! passed and stops before acting. Elsewhere (macOS, the BSDs) `Instant` is the best clock the
 //! standard library offers and is used instead.
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt,
+    time::{Duration, SystemTime},
+};
+
+/// `secs` seconds after the unix epoch, or `None` past what the platform's clock represents.
+///
+/// For timestamps from outside (block times, `updatedAt` of a price feed, lock files): plain
+/// `UNIX_EPOCH + Duration::from_secs(secs)` panics on a hostile value such as `u64::MAX`.
+///
+/// ```
+/// assert_eq!(oracle_core::unix_time(0), Some(std::time::UNIX_EPOCH));
+/// assert!(oracle_core::unix_time(u64::MAX).is_none());
+/// ```
+pub fn unix_time(secs: u64) -> Option<SystemTime> {
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
 
 /// An instant on the boot-time clock: monotonic, and counting while the machine is suspended.
 ///

@@ -83,7 +83,7 @@ pub use alloy_primitives::{Address, B256, U256};
 
 pub use crate::{
     alert::{Alert, AlertError, Alerter, LogAlerter, Severity},
-    clock::BootInstant,
+    clock::{BootInstant, unix_time},
     election::{
         AlwaysLeader, ElectionError, Fence, FencingToken, LeaderElector, LeaderInfo, Leadership, Lease,
         LeaseLost,

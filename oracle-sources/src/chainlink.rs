@@ -117,7 +117,12 @@ impl ChainlinkSource {
         let started = u64::try_from(round.startedAt).ok().filter(|s| *s > 0).ok_or_else(|| {
             self.invalid(CHECK, format!("feed {address} has startedAt {}", round.startedAt))
         })?;
-        let up_since = SystemTime::UNIX_EPOCH + Duration::from_secs(started);
+        let up_since = oracle_core::unix_time(started).ok_or_else(|| {
+            self.invalid(
+                CHECK,
+                format!("feed {address} has startedAt {started}, past any representable time"),
+            )
+        })?;
         let up_for = now.duration_since(up_since).unwrap_or(Duration::ZERO);
         if up_for <= check.grace_period {
             return Err(self.invalid(
@@ -182,7 +187,9 @@ impl PriceSource for ChainlinkSource {
         }
         let updated_secs = u64::try_from(round.updatedAt)
             .map_err(|_| self.invalid("timestamp", format!("updatedAt {} is not a time", round.updatedAt)))?;
-        let updated_at = SystemTime::UNIX_EPOCH + Duration::from_secs(updated_secs);
+        let updated_at = oracle_core::unix_time(updated_secs).ok_or_else(|| {
+            self.invalid("timestamp", format!("updatedAt {updated_secs} is past any representable time"))
+        })?;
         let now = SystemTime::now();
         match now.duration_since(updated_at) {
             Ok(age) if age > self.max_age => {

@@ -44,10 +44,7 @@ pub mod price_math;
 pub mod tick_math;
 mod twap;
 
-use std::{
-    sync::Mutex,
-    time::{Duration, SystemTime},
-};
+use std::{sync::Mutex, time::Duration};
 
 use alloy::{
     eips::{BlockId, BlockNumberOrTag},
@@ -219,7 +216,12 @@ impl PriceSource for UniswapV3Source {
             source = %self.name, pool = %choice.pool, block = snapshot.number, %price, %spot,
             liquidity = choice.liquidity, "pool price"
         );
-        let observed_at = SystemTime::UNIX_EPOCH + Duration::from_secs(snapshot.timestamp);
+        let observed_at = oracle_core::unix_time(snapshot.timestamp).ok_or_else(|| {
+            self.invalid(
+                "timestamp",
+                format!("block {} has timestamp {}", snapshot.number, snapshot.timestamp),
+            )
+        })?;
         Ok(Observation::new(feed.clone(), price, observed_at, &self.name))
     }
 }
