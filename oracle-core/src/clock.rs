@@ -55,6 +55,11 @@ impl BootInstant {
         self.0.checked_add(d).map(Self)
     }
 
+    /// `self - d`, or `None` before the clock's origin.
+    pub fn checked_sub(self, d: Duration) -> Option<Self> {
+        self.0.checked_sub(d).map(Self)
+    }
+
     /// `self + d`, or the furthest representable instant.
     pub fn saturating_add(self, d: Duration) -> Self {
         Self(self.0.saturating_add(d))
