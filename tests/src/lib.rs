@@ -267,8 +267,21 @@ impl Deployment {
         index: usize,
         configure: impl FnOnce(ManualOracleSubmitterBuilder) -> ManualOracleSubmitterBuilder,
     ) -> ManualOracleSubmitter {
+        self.submitter_at(&self.target.endpoint(), Duration::from_secs(10), index, configure).await
+    }
+
+    /// A submitter reaching the target through `url` (a proxy in front of it) with requests
+    /// timing out after `timeout`, signing with target account `index`, with extra settings.
+    pub async fn submitter_at(
+        &self,
+        url: &str,
+        timeout: Duration,
+        index: usize,
+        configure: impl FnOnce(ManualOracleSubmitterBuilder) -> ManualOracleSubmitterBuilder,
+    ) -> ManualOracleSubmitter {
+        let provider = oracle_core::evm::connect(&RpcUrl::parse(url).unwrap(), timeout).unwrap();
         let builder = ManualOracleSubmitter::builder()
-            .provider(self.target_provider())
+            .provider(provider)
             .oracle(self.oracle)
             .signer(signer(&self.target, index))
             .poll_interval(Duration::from_millis(50));

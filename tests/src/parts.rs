@@ -99,13 +99,15 @@ pub fn engine_with(
     alerter: Arc<dyn Alerter>,
     policy: Policy,
 ) -> Engine {
-    Engine::builder()
-        .sources(sources(d))
-        .elector(elector)
-        .submitter(submitter)
-        .alerter(alerter)
-        .policy(policy)
-        .retries(0, Duration::ZERO)
-        .build()
-        .unwrap()
+    engine_builder(d, elector, submitter).alerter(alerter).policy(policy).build().unwrap()
+}
+
+/// The builder behind [`engine_with`]: the bot's sources over `d`, `elector`, `submitter`, no
+/// in-tick retries; add what a test needs.
+pub fn engine_builder(
+    d: &Deployment,
+    elector: Arc<dyn LeaderElector>,
+    submitter: Arc<dyn Submitter>,
+) -> oracle_core::EngineBuilder {
+    Engine::builder().sources(sources(d)).elector(elector).submitter(submitter).retries(0, Duration::ZERO)
 }

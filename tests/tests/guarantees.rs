@@ -46,7 +46,7 @@ use oracle_tests::{
     chain::{await_pending_with_price, update_events, updates},
     election::{EtcdServer, RedisServer, serial},
     init_tracing,
-    parts::sources,
+    parts::engine_builder,
     proxy::{RpcProxy, Verdict, methods},
     signer,
 };
@@ -68,12 +68,8 @@ fn elected_engine(
     submitter: Arc<dyn Submitter>,
     lease: LeaseConfig,
 ) -> Engine {
-    Engine::builder()
-        .sources(sources(d))
-        .elector(elector)
-        .submitter(submitter)
+    engine_builder(d, elector, submitter)
         .alerter(Arc::new(LogAlerter))
-        .retries(0, Duration::ZERO)
         .lease_margin(lease.action_margin())
         .build()
         .unwrap()
@@ -424,22 +420,10 @@ async fn a_broadcast_whose_answer_is_lost_is_followed_not_repeated() {
         }
     })
     .await;
-    let provider =
-        oracle_core::evm::connect(&RpcUrl::parse(&proxy.url).unwrap(), Duration::from_secs(2)).unwrap();
-    let submitter = ManualOracleSubmitter::builder()
-        .provider(provider)
-        .oracle(d.oracle)
-        .signer(signer(&d.target, 1))
-        .poll_interval(Duration::from_millis(50))
-        .stuck_after(Duration::from_secs(600))
-        .connect()
-        .await
-        .unwrap();
-    let engine = Engine::builder()
-        .sources(sources(&d))
-        .elector(Arc::new(oracle_core::AlwaysLeader::new("bot-a")))
-        .submitter(Arc::new(submitter))
-        .retries(0, Duration::ZERO)
+    let submitter = d
+        .submitter_at(&proxy.url, Duration::from_secs(2), 1, |b| b.stuck_after(Duration::from_secs(600)))
+        .await;
+    let engine = engine_builder(&d, Arc::new(oracle_core::AlwaysLeader::new("bot-a")), Arc::new(submitter))
         .receipt_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
@@ -514,24 +498,13 @@ async fn an_older_block_while_waiting_breaks_nothing() {
         d.target_admin.evm_mine(None).await.unwrap();
     }
     let proxy = RpcProxy::start(&d.target.endpoint(), |_| Verdict::Forward).await;
-    let provider =
-        oracle_core::evm::connect(&RpcUrl::parse(&proxy.url).unwrap(), Duration::from_secs(5)).unwrap();
-    let submitter = ManualOracleSubmitter::builder()
-        .provider(provider)
-        .oracle(d.oracle)
-        .signer(signer(&d.target, 1))
-        .poll_interval(Duration::from_millis(50))
-        .stuck_after(Duration::from_secs(1))
-        .stuck_blocks(1_000)
-        .connect()
-        .await
-        .unwrap();
+    let submitter = d
+        .submitter_at(&proxy.url, Duration::from_secs(5), 1, |b| {
+            b.stuck_after(Duration::from_secs(1)).stuck_blocks(1_000)
+        })
+        .await;
     let engine = Arc::new(
-        Engine::builder()
-            .sources(sources(&d))
-            .elector(Arc::new(oracle_core::AlwaysLeader::new("bot-a")))
-            .submitter(Arc::new(submitter))
-            .retries(0, Duration::ZERO)
+        engine_builder(&d, Arc::new(oracle_core::AlwaysLeader::new("bot-a")), Arc::new(submitter))
             .build()
             .unwrap(),
     );

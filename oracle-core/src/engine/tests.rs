@@ -288,34 +288,49 @@ impl Submitter for DownTarget {
     }
 }
 
-/// An always-leader elector that counts releases.
-#[derive(Default)]
-struct CountingElector(AtomicUsize);
+/// A leader with a chosen token that cannot be raised (as a custom elector without floors):
+/// each round grants `granted` of validity; background renewals, when `renewed` is set, keep the
+/// live term that far ahead. Counts releases.
+struct TestLeader {
+    token: u64,
+    granted: Duration,
+    renewed: Option<Duration>,
+    releases: AtomicUsize,
+}
+
+impl TestLeader {
+    fn new(token: u64) -> Self {
+        Self { token, granted: Duration::from_secs(60), renewed: None, releases: AtomicUsize::new(0) }
+    }
+}
 
 #[async_trait]
-impl LeaderElector for CountingElector {
+impl LeaderElector for TestLeader {
     fn id(&self) -> &str {
         "bot-a"
     }
     async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
         Ok(Leadership::Leader(Lease {
             holder: "bot-a".into(),
-            token: FencingToken(1),
-            valid_until: BootInstant::now().saturating_add(Duration::from_secs(60)),
+            token: FencingToken(self.token),
+            valid_until: BootInstant::now().saturating_add(self.granted),
         }))
     }
     async fn release(&self) -> Result<(), ElectionError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.releases.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
     async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         Ok(None)
     }
+    fn live_deadline(&self, lease: &Lease) -> Option<BootInstant> {
+        Some(self.renewed.map_or(lease.valid_until, |r| BootInstant::now().saturating_add(r)))
+    }
 }
 
 #[tokio::test]
 async fn a_leader_that_cannot_reach_the_target_steps_down_and_backs_off() {
-    let elector = Arc::new(CountingElector::default());
+    let elector = Arc::new(TestLeader::new(1));
     let e = Engine::builder()
         .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
         .elector(elector.clone())
@@ -327,9 +342,9 @@ async fn a_leader_that_cannot_reach_the_target_steps_down_and_backs_off() {
     for _ in 0..2 {
         assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
     }
-    assert_eq!(elector.0.load(Ordering::SeqCst), 0, "two failures are within the gate");
+    assert_eq!(elector.releases.load(Ordering::SeqCst), 0, "two failures are within the gate");
     assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
-    assert_eq!(elector.0.load(Ordering::SeqCst), 1, "the third gives leadership up");
+    assert_eq!(elector.releases.load(Ordering::SeqCst), 1, "the third gives leadership up");
     assert!(!e.status().borrow().is_leader);
     let report = e.tick().await;
     assert_eq!(report.outcome, TickOutcome::Follower { leader: None }, "backing off: no attempt to lead");
@@ -349,33 +364,10 @@ async fn a_fenced_targets_floor_raises_the_token_before_the_first_round() {
     assert_eq!(target.floor_reads.load(Ordering::SeqCst), 1, "read once, not every tick");
 }
 
-/// An elector whose token cannot be raised, as a custom elector without floors.
-struct StuckAtOne;
-
-#[async_trait]
-impl LeaderElector for StuckAtOne {
-    fn id(&self) -> &str {
-        "bot-a"
-    }
-    async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
-        Ok(Leadership::Leader(Lease {
-            holder: "bot-a".into(),
-            token: FencingToken(1),
-            valid_until: BootInstant::now().saturating_add(Duration::from_secs(60)),
-        }))
-    }
-    async fn release(&self) -> Result<(), ElectionError> {
-        Ok(())
-    }
-    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
-        Ok(None)
-    }
-}
-
 #[tokio::test]
 async fn a_term_below_the_floor_never_acts_and_says_why() {
     let target = Arc::new(Target::fenced(41));
-    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(StuckAtOne));
+    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(TestLeader::new(1)));
     let report = e.tick().await;
     let TickOutcome::Failed(failure @ TickFailure::StaleToken { can_raise: false, .. }) = &report.outcome
     else {
@@ -411,32 +403,6 @@ async fn a_stale_token_refusal_rereads_the_floor_and_gives_the_term_up() {
     assert_eq!(target.floor_reads.load(Ordering::SeqCst), 2, "read again after the refusal");
 }
 
-/// An elector that grants a lease about to run out and renews it in the background.
-struct RenewedInBackground;
-
-#[async_trait]
-impl LeaderElector for RenewedInBackground {
-    fn id(&self) -> &str {
-        "bot-a"
-    }
-    async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
-        Ok(Leadership::Leader(Lease {
-            holder: "bot-a".into(),
-            token: FencingToken(3),
-            valid_until: BootInstant::now().saturating_add(Duration::from_secs(1)),
-        }))
-    }
-    async fn release(&self) -> Result<(), ElectionError> {
-        Ok(())
-    }
-    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
-        Ok(None)
-    }
-    fn live_deadline(&self, _: &Lease) -> Option<BootInstant> {
-        Some(BootInstant::now().saturating_add(Duration::from_secs(60)))
-    }
-}
-
 #[tokio::test]
 async fn the_fence_follows_the_live_term_not_the_granted_lease() {
     // The granted lease has 1 s left, less than the 2 s margin asked below, but the elector
@@ -444,7 +410,12 @@ async fn the_fence_follows_the_live_term_not_the_granted_lease() {
     let target = Arc::new(Target::default());
     let e = Engine::builder()
         .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
-        .elector(Arc::new(RenewedInBackground))
+        .elector(Arc::new(TestLeader {
+            token: 3,
+            granted: Duration::from_secs(1),
+            renewed: Some(Duration::from_secs(60)),
+            releases: AtomicUsize::new(0),
+        }))
         .submitter(target.clone())
         .lease_margin(Duration::from_secs(2))
         .build()
@@ -455,7 +426,7 @@ async fn the_fence_follows_the_live_term_not_the_granted_lease() {
 
 #[tokio::test]
 async fn durations_past_the_clock_never_panic() {
-    let elector = Arc::new(CountingElector::default());
+    let elector = Arc::new(TestLeader::new(1));
     let e = Engine::builder()
         .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
         .elector(elector.clone())
@@ -466,7 +437,7 @@ async fn durations_past_the_clock_never_panic() {
         .build()
         .unwrap();
     assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
-    assert_eq!(elector.0.load(Ordering::SeqCst), 1, "gave up leadership");
+    assert_eq!(elector.releases.load(Ordering::SeqCst), 1, "gave up leadership");
     let report = e.tick().await;
     assert_eq!(report.outcome, TickOutcome::Follower { leader: None }, "an endless backoff");
 }
