@@ -1,7 +1,8 @@
 //! RPC failover against real misbehaving endpoints: a dead one (connection refused), a hanging
 //! one (accepts TCP, never answers), one that answers garbage, and one that lags (a second anvil
 //! held behind); the source still answers, the logs and counters say what happened, and a
-//! recovered preferred endpoint is used again. Plus the number of RPC round trips of a quiet tick.
+//! recovered preferred endpoint is used again; a node without `eth_maxPriorityFeePerGas` still
+//! serves the state read. Plus the number of RPC round trips of a quiet tick.
 
 // Test helpers may fail loudly: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,14 +16,14 @@ use alloy::{
     providers::{Provider, ext::AnvilApi},
 };
 use oracle_core::{
-    FeedId, Policy, PriceSource, SkipReason, TickOutcome,
+    FeedId, Policy, PriceSource, SkipReason, Submitter, TickOutcome,
     evm::{FailoverConfig, ManualOracleSubmitter, RpcUrl, connect_failover},
 };
 use oracle_sources::ChainlinkSource;
 use oracle_tests::{
     Deployment, START_ETH,
     capture::LogCapture,
-    fake_rpc::{dead_url, garbage_url, hanging_url},
+    fake_rpc::{dead_url, garbage_url, hanging_url, refusing_proxy_url},
     parts::FixedLeader,
     signer, tool,
 };
@@ -71,6 +72,37 @@ async fn dead_hanging_and_garbage_endpoints_fail_over_to_the_healthy_one() {
     assert_eq!(transport.stats()[0].requests, 1);
 }
 
+/// A node without `eth_maxPriorityFeePerGas` (or refusing it) still serves the state read: the
+/// tip is optional.
+#[tokio::test(flavor = "current_thread")]
+async fn a_node_without_the_priority_fee_method_still_serves_the_state() {
+    // A subscriber on this thread too: a thread without one that first hits a log line shared
+    // with other tests can make tracing cache that line as disabled for all of them.
+    let (_logs, _guard) = LogCapture::start();
+    let d = Deployment::start().await;
+    let proxy = refusing_proxy_url(d.target.endpoint(), "eth_maxPriorityFeePerGas").await;
+    let (alone, _) = connect_failover(&urls(std::slice::from_ref(&proxy)), fast("Jeju")).unwrap();
+    let refused = alone.get_max_priority_fee_per_gas().await.unwrap_err().to_string();
+    assert!(refused.contains("does not exist/is not available"), "the proxy refuses it: {refused}");
+
+    let submitter = |provider| {
+        ManualOracleSubmitter::builder()
+            .provider(provider)
+            .oracle(d.oracle)
+            .signer(signer(&d.target, 1))
+            .connect()
+    };
+    let state = submitter(alone).await.unwrap().read_state().await.unwrap();
+    let fee = state.fee.unwrap();
+    assert!(fee.price_per_gas > 0, "{fee:?}");
+    assert_eq!(fee.priority_fee_per_gas, 0, "no suggestion from this node");
+    assert_eq!(state.feeds[0].price.mantissa().to::<u128>(), START_ETH);
+
+    // The same through a plain connection (no failover).
+    let plain = oracle_core::evm::connect(&RpcUrl::parse(&proxy).unwrap(), Duration::from_secs(10)).unwrap();
+    submitter(plain).await.unwrap().read_state().await.unwrap();
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_lagging_endpoint_is_avoided_and_a_recovered_preferred_one_is_used_again() {
     let (logs, _guard) = LogCapture::start();
@@ -98,7 +130,7 @@ async fn a_lagging_endpoint_is_avoided_and_a_recovered_preferred_one_is_used_aga
     transport.probe_now().await;
     assert!(logs.contains("Base RPC 0 is lagging"), "{}", logs.text());
     assert_eq!(source.fetch(&FeedId::ETH_USD).await.unwrap().price.mantissa().to::<u128>(), 3_100_00000000);
-    assert!(logs.contains("Base switched to RPC 1"));
+    assert!(logs.contains("Base switched to RPC 1"), "{}", logs.text());
 
     // The lagging node catches up (here: mines past the lag), proves healthy twice, and is
     // preferred again.
