@@ -8,7 +8,11 @@
 use std::{collections::HashMap, process::Stdio};
 
 use alloy::primitives::U256;
-use oracle_tests::{Deployment, deploy_aggregator, fake_rpc::dead_url, key_hex};
+use oracle_tests::{
+    Deployment, deploy_aggregator,
+    fake_rpc::{HTML_PAGE_MARKER, dead_url, html_url},
+    key_hex,
+};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -172,6 +176,40 @@ async fn start_up_errors_are_clear_messages() {
     let (code, text) = start_failure(&env).await;
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("does not behave like a ManualPriceOracle"), "{text}");
+}
+
+/// `JEJU_RPC_URL` pointed at a plain web server: the bot stops with one short line that names
+/// the endpoint (without its key), what it answered and what was expected, and no log line
+/// carries the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_html_endpoint_stops_the_bot_with_one_short_line() {
+    let d = Deployment::start().await;
+    let html = html_url().await;
+    let mut env = env_for(&d);
+    env.insert("JEJU_RPC_URL", format!("{html}/v2/SECRETKEY"));
+    let out = bot_command(&env).output().await.expect("the bot runs");
+    let (stderr, stdout) = (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    );
+    println!("{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.len() < 400, "short: {stderr}");
+    for part in [
+        "cannot reach the Jeju RPC endpoint",
+        html.as_str(),
+        "answered HTTP 200 (text/html",
+        "instead of a JSON-RPC response",
+        "<!DOCTYPE html>",
+    ] {
+        assert!(stderr.contains(part), "{part:?} missing: {stderr}");
+    }
+    for text in [&stderr, &stdout] {
+        assert!(!text.contains("SECRETKEY"), "the URL's key is not printed: {text}");
+        assert!(!text.contains(HTML_PAGE_MARKER), "the page is not printed whole: {text}");
+    }
+    assert!(stdout.lines().all(|l| l.len() < 600), "log lines stay short: {stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
