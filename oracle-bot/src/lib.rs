@@ -16,6 +16,7 @@
 mod compose;
 mod config;
 pub mod health;
+mod lock_scope;
 
 use std::net::SocketAddr;
 
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::{
     compose::{Composed, build_engine},
     config::{BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, ElectionSettings, Feeds, Secret, UpdaterKey},
+    lock_scope::{file_election_warning, file_lock_isolation},
 };
 
 /// Why the bot could not start or run.
@@ -63,6 +65,14 @@ pub enum BotError {
 /// ticks; on cancellation it releases leadership and stops the server.
 pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), BotError> {
     tracing::info!(bot_id = %config.bot_id, oracle = %config.oracle_address, updater = %config.updater_key.signer().address(), "starting oracle bot");
+    // This process's own facts (its environment, mounts and files), whatever the configuration
+    // was read from.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok();
+    if let Some(warning) =
+        file_election_warning(&config, &|k| std::env::var(k).ok(), mountinfo.as_deref(), &|p| p.exists())
+    {
+        tracing::warn!(bot_id = %config.bot_id, "{warning}");
+    }
     let metrics = PrometheusBuilder::new()
         .add_global_label("bot_id", config.bot_id.clone())
         .install_recorder()

@@ -212,6 +212,41 @@ async fn an_html_endpoint_stops_the_bot_with_one_short_line() {
     assert!(stdout.lines().all(|l| l.len() < 600), "log lines stay short: {stdout}");
 }
 
+/// Election through the file backend (no `LEADER_ELECTION_BACKEND`) in a Kubernetes pod: the
+/// lock file is not shared with the other pods' bots, and the start-up log says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_backend_in_a_pod_is_warned_about_at_start_up() {
+    let d = Deployment::start().await;
+    let lock = tempfile::tempdir().unwrap();
+    let mut env = env_for(&d);
+    env.extend([
+        ("LEADER_ELECTION_ENABLED", "true".to_owned()),
+        ("LEADER_LOCK_PATH", lock.path().join("leader.lock").display().to_string()),
+        ("KUBERNETES_SERVICE_HOST", "10.96.0.1".to_owned()),
+    ]);
+    let mut child = bot_command(&env).spawn().expect("the bot starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    // The warning comes with the start-up lines, before the engine starts.
+    let mut start_up = Vec::new();
+    loop {
+        let line = lines.next_line().await.unwrap().expect("the bot runs");
+        println!("{line}");
+        if line.contains("engine started") {
+            break;
+        }
+        start_up.push(line);
+    }
+    let warning = start_up
+        .iter()
+        .find(|l| l.contains("the file backend only coordinates bots on one host"))
+        .unwrap_or_else(|| panic!("no warning about the file backend in: {start_up:#?}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("KUBERNETES_SERVICE_HOST") && warning.contains("redis or etcd"), "{warning}");
+    terminate(&child);
+    await_line(&mut lines, "engine stopped").await;
+    assert!(child.wait().await.unwrap().success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_bots_elect_one_leader_and_the_follower_takes_over_when_it_dies() {
     let d = Deployment::start().await;
