@@ -15,6 +15,7 @@
 
 mod compose;
 mod config;
+pub mod data_age;
 pub mod health;
 mod lock_scope;
 
@@ -88,8 +89,22 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
 
     let Composed { engine, rpc } = build_engine(&config).await?;
     let server = if config.enable_health_check {
+        let rules = health::HealthRules::from_config(&config);
+        // While this bot follows, its ticks do not read the oracle: it reads the data's age
+        // itself for `/health`, through the same Jeju endpoints.
+        let follower_view = rpc.iter().find(|t| t.chain() == "Jeju").map(|jeju| {
+            data_age::follow(
+                jeju.provider(),
+                config.oracle_address,
+                engine.status(),
+                rules.stale_after,
+                config.rpc_total_timeout,
+                cancel.clone(),
+            )
+        });
+        let source = health::HealthSource { status: engine.status(), follower_view, rules };
         let addr = SocketAddr::from(([0, 0, 0, 0], config.health_check_port));
-        let (bound, task) = health::serve(addr, engine.status(), rpc, metrics, cancel.clone())
+        let (bound, task) = health::serve(addr, source, rpc, metrics, cancel.clone())
             .await
             .map_err(|e| BotError::Health { port: config.health_check_port, reason: e.to_string() })?;
         tracing::info!(%bound, "serving /health and /metrics");

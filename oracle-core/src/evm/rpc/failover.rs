@@ -26,7 +26,11 @@ use std::{
 };
 
 use alloy::{
-    rpc::json_rpc::{RequestPacket, ResponsePacket},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::{
+        client::RpcClient,
+        json_rpc::{RequestPacket, ResponsePacket},
+    },
     transports::{TransportError, TransportErrorKind, TransportFut, http::reqwest},
 };
 use tower::Service;
@@ -193,6 +197,22 @@ impl FailoverTransport {
     /// Probes every endpoint now (the background probe does this every `probe_interval`).
     pub async fn probe_now(&self) {
         probe(&self.inner).await;
+    }
+
+    /// The chain's name, as configured (`Base`, `Jeju`).
+    pub fn chain(&self) -> &str {
+        &self.inner.config.chain
+    }
+
+    /// A read-only provider over this transport (sharing its endpoints, health and counters),
+    /// without fillers or wallet, like [`connect_failover`](super::connect_failover)'s.
+    pub fn provider(&self) -> DynProvider {
+        let is_local =
+            self.inner.endpoints.iter().all(|e| {
+                e.url.expose().host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."))
+            });
+        let rpc = RpcClient::new(self.clone(), is_local);
+        ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased()
     }
 }
 
