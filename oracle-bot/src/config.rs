@@ -169,11 +169,12 @@ pub struct BotConfig {
     /// sent and has not seen resolved (`STATE_DIR`; default systemd's `$STATE_DIRECTORY`, else
     /// [`DEFAULT_STATE_DIR`]).
     pub state_dir: std::path::PathBuf,
-    /// Whether leader election is on (`LEADER_ELECTION_ENABLED`, on only when `true`).
+    /// Whether leader election is on (`LEADER_ELECTION_ENABLED`: `true` or `false`, default off).
     pub leader_election_enabled: bool,
     /// The election's backend, lease timing and health gate, when election is on.
     pub election: Option<ElectionSettings>,
-    /// Whether `/health` and `/metrics` are served (`ENABLE_HEALTH_CHECK`, on unless `false`).
+    /// Whether `/health` and `/metrics` are served (`ENABLE_HEALTH_CHECK`: `true` or `false`,
+    /// default on).
     pub enable_health_check: bool,
     /// Their port (`HEALTH_CHECK_PORT`, default 3000).
     pub health_check_port: u16,
@@ -213,6 +214,25 @@ impl Vars<'_> {
             Some(v) => v
                 .parse()
                 .map_err(|_| ConfigError::Invalid { var, reason: format!("expected {expected}, got {v:?}") }),
+        }
+    }
+
+    /// A boolean: exactly `true` or `false` (lower case), or `default` when unset.
+    ///
+    /// The old bot compared with one word (`=== 'true'`, `!== 'false'`), so `1`, `yes` or `TRUE`
+    /// silently meant the default: `LEADER_ELECTION_ENABLED=1` ran two bots without election.
+    /// Anything but the two words is now refused. Lower case only: accepting `FALSE` would flip
+    /// `ENABLE_HEALTH_CHECK=FALSE` from "on" (the old bot's reading) to "off" without a word,
+    /// while refusing it makes the operator look once.
+    fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                var,
+                reason: format!("expected true or false (lower case), got {other:?}"),
+            }),
         }
     }
 
@@ -471,7 +491,7 @@ impl BotConfig {
         let chainlink_max_age = v.duration("CHAINLINK_MAX_AGE_S", 3600, false)?;
         positive("CHAINLINK_MAX_AGE_S", chainlink_max_age.is_zero())?;
 
-        let leader_election_enabled = v.get("LEADER_ELECTION_ENABLED").as_deref() == Some("true");
+        let leader_election_enabled = v.flag("LEADER_ELECTION_ENABLED", false)?;
         let election = if leader_election_enabled {
             let invalid = |e: oracle_election::ElectionError| ConfigError::Invalid {
                 var: "LEADER_ELECTION_*",
@@ -515,7 +535,7 @@ impl BotConfig {
                 .into(),
             leader_election_enabled,
             election,
-            enable_health_check: v.get("ENABLE_HEALTH_CHECK").as_deref() != Some("false"),
+            enable_health_check: v.flag("ENABLE_HEALTH_CHECK", true)?,
             health_check_port: v.parse("HEALTH_CHECK_PORT", 3000, "a TCP port (0-65535)")?,
             max_retries: v.parse("MAX_RETRIES", 3, "a whole number")?,
             retry_delay: v.duration("RETRY_DELAY_MS", 5_000, true)?,

@@ -44,12 +44,29 @@ fn defaults_match_the_old_bot() {
     assert_eq!(c.jeju_rpc_urls.len(), 1, "the single-URL variable is accepted");
     assert!(c.bot_id.starts_with("bot-"));
     assert_eq!(c.chainlink_eth_usd, BASE_CHAINLINK_ETH_USD.parse::<Address>().unwrap());
-    assert!(
-        !with(&[("LEADER_ELECTION_ENABLED", "TRUE")]).unwrap().leader_election_enabled,
-        "only `true` enables it"
-    );
     assert!(with(&[("LEADER_ELECTION_ENABLED", "true")]).unwrap().leader_election_enabled);
+    assert!(!with(&[("LEADER_ELECTION_ENABLED", "false")]).unwrap().leader_election_enabled);
     assert!(!with(&[("ENABLE_HEALTH_CHECK", "false")]).unwrap().enable_health_check);
+    assert!(with(&[("ENABLE_HEALTH_CHECK", " true ")]).unwrap().enable_health_check, "trimmed");
+    assert!(with(&[("ENABLE_HEALTH_CHECK", "")]).unwrap().enable_health_check, "blank is unset");
+}
+
+/// Booleans are exactly `true` or `false`: anything else (`1`, `yes`, `TRUE`) used to mean the
+/// default silently (`LEADER_ELECTION_ENABLED=1` ran without election) and is now refused,
+/// naming the variable.
+#[test]
+fn booleans_are_true_or_false_and_nothing_else() {
+    for var in ["LEADER_ELECTION_ENABLED", "ENABLE_HEALTH_CHECK"] {
+        for bad in ["1", "0", "yes", "no", "on", "off", "TRUE", "True", "FALSE", "False", "truee"] {
+            let err = with(&[(var, bad)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { var: v, .. } if v == var), "{var}={bad}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("true") && text.contains("false") && text.contains(bad),
+                "{var}={bad}: {text}"
+            );
+        }
+    }
 }
 
 #[test]

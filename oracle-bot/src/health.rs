@@ -1,8 +1,26 @@
 //! `GET /health` (JSON, 200 or 503) and `GET /metrics` (Prometheus text), as the old bot served
 //! them, with its two mistakes fixed: a healthy follower answers 200, and counts are per landed
 //! update.
+//!
+//! `/health` answers 503 when any of three rules fails, each named in `reasons`:
+//!
+//! - `failures`: more than [`MAX_HEALTHY_FAILURES`] ticks failed in a row (the old bot's rule);
+//! - `stalled`: no tick finished for [`HealthRules::stalled_after`], three intervals plus the
+//!   longest a tick may take: the loop is stuck, whatever its last tick said;
+//! - `stale`: this bot leads and the oracle's data, as its last tick saw it, is older than
+//!   [`HealthRules::stale_after`], the heartbeat plus one interval. Skipped ticks (gas above the
+//!   cap) are not failures, so without this rule a leader that lets the data go stale looks
+//!   healthy.
+//!
+//! A follower is not responsible for the data: stale data leaves it at 200 (restarting it would
+//! not help, and would take away the standby), but its JSON says so (`dataStale`), from its own
+//! read of the oracle (see [`crate::data_age`]).
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -11,8 +29,58 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::{BotConfig, data_age::DataAge};
+
 /// More consecutive failures than this and the bot reports itself unhealthy (the old bot's rule).
 pub const MAX_HEALTHY_FAILURES: u32 = 5;
+
+/// The engine's limit on each read step (its default; the bot does not change it): election,
+/// reading the oracle, fetching a price, each alert delivery.
+const ENGINE_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// RPC requests a tick makes outside the engine's bounded read steps, each bounded by the RPC
+/// total timeout: simulate, gas price, fee estimate, gas estimate, nonce, broadcast.
+const UNBOUNDED_RPC_CALLS: u32 = 6;
+
+/// The limits `/health` judges by, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthRules {
+    /// No tick finished for longer than this: the loop stalled.
+    pub stalled_after: Duration,
+    /// Data older than this is stale.
+    pub stale_after: Duration,
+}
+
+impl HealthRules {
+    /// The rules for `config`:
+    ///
+    /// - `stalled_after` = 3 × `UPDATE_INTERVAL_MS` + the longest a tick may take. Ticks never
+    ///   overlap, so a slow tick delays the next; three intervals on top of the slowest tick
+    ///   leave room for a few slow ones in a row. The longest tick, from the engine's bounds:
+    ///   election (30 s), reading the oracle and fetching prices (each 30 s per attempt for
+    ///   `MAX_RETRIES` + 1 attempts, plus `RETRY_DELAY_MS` between them), re-reading before
+    ///   sending (30 s), six RPC requests (`RPC_TOTAL_TIMEOUT_MS` each), the receipt
+    ///   (`RECEIPT_TIMEOUT_S`) and the alerts (30 s). With the defaults: 900 s + 660 s = 26 min.
+    /// - `stale_after` = `HEARTBEAT_S` + `UPDATE_INTERVAL_MS`: a heartbeat update is due at the
+    ///   first tick at or after the heartbeat age, which comes at most one interval later. With
+    ///   the defaults that is 3600 s, when the contract's `isPriceFresh()` turns false.
+    pub fn from_config(config: &BotConfig) -> Self {
+        let attempts = config.max_retries.saturating_add(1);
+        let read_step = ENGINE_STEP_TIMEOUT
+            .saturating_mul(attempts)
+            .saturating_add(config.retry_delay.saturating_mul(config.max_retries));
+        let longest_tick = ENGINE_STEP_TIMEOUT
+            .saturating_add(read_step.saturating_mul(2))
+            .saturating_add(ENGINE_STEP_TIMEOUT)
+            .saturating_add(config.rpc_total_timeout.saturating_mul(UNBOUNDED_RPC_CALLS))
+            .saturating_add(config.receipt_timeout)
+            .saturating_add(ENGINE_STEP_TIMEOUT);
+        Self {
+            stalled_after: config.update_interval.saturating_mul(3).saturating_add(longest_tick),
+            stale_after: config.policy.heartbeat().saturating_add(config.update_interval),
+        }
+    }
+}
 
 /// The `/health` body: the old bot's field names and units.
 #[derive(Debug, Serialize, PartialEq)]
@@ -46,6 +114,23 @@ pub struct Health {
     pub rpc_failovers: u64,
     /// Failed ticks since start.
     pub update_failures: u64,
+    /// The rules that make the bot unhealthy now (`failures`, `stalled`, `stale`); empty when
+    /// healthy.
+    pub reasons: Vec<&'static str>,
+    /// When the last tick finished, unix milliseconds (`null` before the first).
+    pub last_tick_at: Option<u64>,
+    /// The oracle's data age in seconds when this bot last looked at it (`dataCheckedAt`): its
+    /// last tick as leader, or its own read as follower. `null` when unknown.
+    pub data_age_seconds: Option<u64>,
+    /// When that was, unix milliseconds.
+    pub data_checked_at: Option<u64>,
+    /// Whether that age is over `staleAfterSeconds` (`null` when unknown). A follower reports
+    /// it and stays healthy; for the leader it is the `stale` rule.
+    pub data_stale: Option<bool>,
+    /// The `stale` rule's limit: the heartbeat plus one interval.
+    pub stale_after_seconds: u64,
+    /// The `stalled` rule's limit: three intervals plus the longest tick.
+    pub stalled_after_seconds: u64,
 }
 
 fn display(p: &Price) -> Option<f64> {
@@ -56,30 +141,74 @@ fn units(wei: U256, decimals: u8) -> Option<f64> {
     Price::new(wei, decimals).ok().as_ref().and_then(display)
 }
 
+fn unix_millis(t: SystemTime) -> Option<u64> {
+    t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What a bot knows when `/health` is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The engine's status.
+    pub status: &'a EngineStatus,
+    /// The bot's own read of the data's age, while it follows.
+    pub follower_view: Option<DataAge>,
+    /// The host clock now.
+    pub now: SystemTime,
+    /// Time since the health server started (stands for the last tick until the first).
+    pub uptime: Duration,
+    /// RPC failovers since start.
+    pub rpc_failovers: u64,
+}
+
 impl Health {
-    /// The health of a bot from its engine status.
-    pub fn from_status(status: &EngineStatus, uptime_secs: u64, rpc_failovers: u64) -> Self {
-        let healthy = status.consecutive_failures <= MAX_HEALTHY_FAILURES;
+    /// Judges a bot's health by `rules`.
+    pub fn assess(facts: Facts<'_>, rules: &HealthRules) -> Self {
+        let status = facts.status;
+        let last_tick = status.last_tick_finished_at();
+        // A clock stepped back makes the last tick look recent: not stalled, until it passes.
+        let since_tick =
+            last_tick.map_or(facts.uptime, |t| facts.now.duration_since(t).unwrap_or(Duration::ZERO));
+        let seen = if status.is_leader {
+            status.data_age_at_last_tick().zip(last_tick).map(|(age, checked_at)| DataAge { checked_at, age })
+        } else {
+            facts.follower_view
+        };
+        let data_stale = seen.map(|s| s.age > rules.stale_after);
+        let mut reasons = Vec::new();
+        if status.consecutive_failures > MAX_HEALTHY_FAILURES {
+            reasons.push("failures");
+        }
+        if since_tick > rules.stalled_after {
+            reasons.push("stalled");
+        }
+        if status.is_leader && data_stale == Some(true) {
+            reasons.push("stale");
+        }
+        let healthy = reasons.is_empty();
         let price =
             |feed: &FeedId| status.prices.iter().find(|(f, _)| f == feed).and_then(|(_, p)| display(p));
         Self {
             status: if healthy { "healthy" } else { "unhealthy" },
             bot_id: status.bot_id.clone(),
             healthy,
-            last_update: status
-                .last_update
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as u64),
+            last_update: status.last_update.and_then(unix_millis),
             consecutive_failures: status.consecutive_failures,
             total_updates: status.total_updates,
-            uptime: uptime_secs,
+            uptime: facts.uptime.as_secs(),
             is_leader: status.is_leader,
             eth_price: price(&FeedId::ETH_USD),
             eliza_price: price(&FeedId::ELIZAOS_USD),
             wallet_balance: status.wallet_balance_wei.and_then(|w| units(w, 18)),
             gas_price: status.gas_price_wei.and_then(|w| units(U256::from(w), 9)),
-            rpc_failovers,
+            rpc_failovers: facts.rpc_failovers,
             update_failures: status.update_failures,
+            reasons,
+            last_tick_at: last_tick.and_then(unix_millis),
+            data_age_seconds: seen.map(|s| s.age.as_secs()),
+            data_checked_at: seen.and_then(|s| unix_millis(s.checked_at)),
+            data_stale,
+            stale_after_seconds: rules.stale_after.as_secs(),
+            stalled_after_seconds: rules.stalled_after.as_secs(),
         }
     }
 }
@@ -87,14 +216,23 @@ impl Health {
 #[derive(Clone)]
 struct AppState {
     status: watch::Receiver<EngineStatus>,
+    follower_view: Option<watch::Receiver<Option<DataAge>>>,
+    rules: HealthRules,
     rpc: Vec<FailoverTransport>,
     metrics: PrometheusHandle,
     started: Instant,
 }
 
 async fn health(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    let failovers = app.rpc.iter().map(FailoverTransport::failovers).sum();
-    let body = Health::from_status(&app.status.borrow(), app.started.elapsed().as_secs(), failovers);
+    let status = app.status.borrow().clone();
+    let facts = Facts {
+        status: &status,
+        follower_view: app.follower_view.as_ref().and_then(|v| *v.borrow()),
+        now: SystemTime::now(),
+        uptime: app.started.elapsed(),
+        rpc_failovers: app.rpc.iter().map(FailoverTransport::failovers).sum(),
+    };
+    let body = Health::assess(facts, &app.rules);
     let code = if body.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
 }
@@ -104,18 +242,31 @@ async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     ([("content-type", "text/plain; version=0.0.4")], app.metrics.render())
 }
 
+/// What `/health` reads: the engine's status, the bot's own view of the data while it
+/// follows, and the rules.
+#[derive(Debug)]
+pub struct HealthSource {
+    /// The engine's status channel.
+    pub status: watch::Receiver<EngineStatus>,
+    /// The follower's reads of the data's age ([`crate::data_age::follow`]), if any.
+    pub follower_view: Option<watch::Receiver<Option<DataAge>>>,
+    /// The limits.
+    pub rules: HealthRules,
+}
+
 /// Binds `addr` and serves `/health` and `/metrics` until `cancel` fires.
 ///
 /// Returns once bound, with the bound address and the serving task, so a bind failure is an
 /// error at start-up rather than a silent missing endpoint.
 pub async fn serve(
     addr: SocketAddr,
-    status: watch::Receiver<EngineStatus>,
+    source: HealthSource,
     rpc: Vec<FailoverTransport>,
     metrics: PrometheusHandle,
     cancel: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let app = Arc::new(AppState { status, rpc, metrics, started: Instant::now() });
+    let HealthSource { status, follower_view, rules } = source;
+    let app = Arc::new(AppState { status, follower_view, rules, rpc, metrics, started: Instant::now() });
     let router =
         Router::new().route("/health", get(health)).route("/metrics", get(self::metrics)).with_state(app);
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -133,25 +284,142 @@ pub async fn serve(
 mod tests {
     use super::*;
 
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn rules() -> HealthRules {
+        HealthRules { stalled_after: 1_000 * SEC, stale_after: 3_600 * SEC }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    /// A bot whose last tick ran from `t0` for 5 s with `outcome`, the data written at `written`.
+    fn ticked(leader: bool, outcome: oracle_core::TickOutcome, written: Option<u64>) -> EngineStatus {
+        EngineStatus {
+            bot_id: "b".into(),
+            ticks: 1,
+            is_leader: leader,
+            last_update: written.map(at),
+            last_report: Some(oracle_core::TickReport {
+                started_at: at(1_700_000_000),
+                took: 5 * SEC,
+                token: None,
+                outcome,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn gas_too_high(age: u64) -> oracle_core::TickOutcome {
+        oracle_core::TickOutcome::Skipped(oracle_core::SkipReason::GasTooHigh {
+            asked_wei: 2,
+            cap_wei: 1,
+            age: Duration::from_secs(age),
+            stale_soon: true,
+        })
+    }
+
+    fn assess(status: &EngineStatus, follower_view: Option<DataAge>, now: u64) -> Health {
+        let facts = Facts { status, follower_view, now: at(now), uptime: 10 * SEC, rpc_failovers: 0 };
+        Health::assess(facts, &rules())
+    }
+
     #[test]
     fn followers_are_healthy_and_failures_are_not() {
         let mut s = EngineStatus { bot_id: "b".into(), ..Default::default() };
-        let h = Health::from_status(&s, 10, 0);
+        let h = assess(&s, None, 1_700_000_000);
         assert!(h.healthy && !h.is_leader, "a follower is healthy");
+        assert_eq!((h.data_stale, h.data_age_seconds, h.last_tick_at), (None, None, None));
         s.consecutive_failures = 5;
-        assert!(Health::from_status(&s, 10, 0).healthy);
+        assert!(assess(&s, None, 1_700_000_000).healthy);
         s.consecutive_failures = 6;
-        let h = Health::from_status(&s, 10, 0);
-        assert_eq!((h.healthy, h.status), (false, "unhealthy"));
+        let h = assess(&s, None, 1_700_000_000);
+        assert_eq!((h.healthy, h.status, h.reasons.as_slice()), (false, "unhealthy", &["failures"][..]));
         s.wallet_balance_wei = Some(U256::from(1_500_000_000_000_000_000u128));
         s.gas_price_wei = Some(2_500_000_000);
         s.prices = vec![(FeedId::ETH_USD, Price::parse("3245.67", 8).unwrap())];
-        s.last_update = Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000));
-        let json = serde_json::to_value(Health::from_status(&s, 10, 0)).unwrap();
+        s.last_update = Some(at(1_700_000_000));
+        let json = serde_json::to_value(assess(&s, None, 1_700_000_000)).unwrap();
         assert_eq!(json["walletBalance"], 1.5);
         assert_eq!(json["gasPrice"], 2.5);
         assert_eq!(json["ethPrice"], 3245.67);
         assert_eq!(json["lastUpdate"], 1_700_000_000_000u64);
         assert_eq!(json["botId"], "b");
+        assert_eq!(json["reasons"], serde_json::json!(["failures"]));
+        assert_eq!(json["staleAfterSeconds"], 3_600);
+        assert_eq!(json["stalledAfterSeconds"], 1_000);
+    }
+
+    #[test]
+    fn a_loop_that_stopped_ticking_is_stalled() {
+        let s = ticked(true, gas_too_high(100), None);
+        let finished = 1_700_000_005;
+        let h = assess(&s, None, finished + 1_000);
+        assert!(h.healthy, "exactly the limit is still fine: {:?}", h.reasons);
+        assert_eq!(h.last_tick_at, Some(finished * 1_000));
+        let h = assess(&s, None, finished + 1_001);
+        assert_eq!((h.healthy, h.reasons.as_slice()), (false, &["stalled"][..]));
+        assert!(assess(&s, None, finished - 50).healthy, "a clock stepped back is not a stall");
+        // Before the first tick, the time since start counts.
+        let fresh = EngineStatus::default();
+        let facts =
+            Facts { status: &fresh, follower_view: None, now: at(0), uptime: 1_001 * SEC, rpc_failovers: 0 };
+        assert_eq!(Health::assess(facts, &rules()).reasons, ["stalled"]);
+    }
+
+    /// The reproduced case: gas above the cap, every tick skipped (no failure), the data 4000 s old.
+    #[test]
+    fn a_leader_with_stale_data_is_unhealthy_and_a_follower_is_not() {
+        let now = 1_700_000_010;
+        let leader = ticked(true, gas_too_high(4_000), Some(1_699_996_000));
+        let h = assess(&leader, None, now);
+        assert_eq!(h.consecutive_failures, 0);
+        assert_eq!((h.healthy, h.reasons.as_slice()), (false, &["stale"][..]));
+        assert_eq!((h.data_age_seconds, h.data_stale), (Some(4_000), Some(true)));
+        assert_eq!(h.data_checked_at, Some(1_700_000_005_000));
+        let json = serde_json::to_value(&h).unwrap();
+        assert_eq!(json["reasons"], serde_json::json!(["stale"]));
+        assert_eq!(json["dataStale"], true);
+
+        assert!(assess(&ticked(true, gas_too_high(3_600), None), None, now).healthy, "at the limit");
+        let failed = ticked(
+            true,
+            oracle_core::TickOutcome::Failed(oracle_core::TickFailure::TimedOut { step: "x", after: SEC }),
+            Some(1_700_000_000),
+        );
+        assert_eq!(assess(&failed, None, now).data_age_seconds, Some(5), "host time to the tick's end");
+
+        let follower_view = Some(DataAge { checked_at: at(now), age: 4_000 * SEC });
+        let follower = ticked(false, oracle_core::TickOutcome::Follower { leader: Some("a".into()) }, None);
+        let h = assess(&follower, follower_view, now);
+        assert!(h.healthy, "the leader is responsible: {:?}", h.reasons);
+        assert_eq!((h.data_stale, h.data_age_seconds), (Some(true), Some(4_000)));
+        let h = assess(&follower, None, now);
+        assert_eq!((h.healthy, h.data_stale), (true, None), "not read yet: unknown");
+        // Both rules at once are both named.
+        let h = assess(&leader, None, 1_700_000_005 + 1_001);
+        assert_eq!(h.reasons, ["stalled", "stale"]);
+    }
+
+    #[test]
+    fn the_rules_follow_the_configuration() {
+        let vars: std::collections::HashMap<String, String> = [
+            (
+                "PRICE_UPDATER_PRIVATE_KEY",
+                "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+            ),
+            ("ORACLE_ADDRESS", "0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+            ("BASE_RPC_URL", "http://127.0.0.1:8545"),
+            ("JEJU_RPC_URL", "http://127.0.0.1:9545"),
+            ("ELIZAOS_FIXED_PRICE_USD", "0.10"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let rules = HealthRules::from_config(&BotConfig::from_map(&vars).unwrap());
+        assert_eq!(rules.stale_after, 3_600 * SEC, "the contract's isPriceFresh() window with the defaults");
+        // 3 × 300 s + (30 + 2 × (4 × 30 + 3 × 5) + 30 + 6 × 30 + 120 + 30) s.
+        assert_eq!(rules.stalled_after, (900 + 660) * SEC);
     }
 }

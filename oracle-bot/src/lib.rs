@@ -15,7 +15,9 @@
 
 mod compose;
 mod config;
+pub mod data_age;
 pub mod health;
+mod lock_scope;
 
 use std::net::SocketAddr;
 
@@ -28,6 +30,7 @@ pub use self::{
         BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, DEFAULT_STATE_DIR, ElectionSettings, Feeds, Secret,
         UpdaterKey,
     },
+    lock_scope::{file_election_warning, file_lock_isolation},
 };
 
 /// Why the bot could not start or run.
@@ -66,6 +69,14 @@ pub enum BotError {
 /// ticks; on cancellation it releases leadership and stops the server.
 pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), BotError> {
     tracing::info!(bot_id = %config.bot_id, oracle = %config.oracle_address, updater = %config.updater_key.signer().address(), "starting oracle bot");
+    // This process's own facts (its environment, mounts and files), whatever the configuration
+    // was read from.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok();
+    if let Some(warning) =
+        file_election_warning(&config, &|k| std::env::var(k).ok(), mountinfo.as_deref(), &|p| p.exists())
+    {
+        tracing::warn!(bot_id = %config.bot_id, "{warning}");
+    }
     let metrics = PrometheusBuilder::new()
         .add_global_label("bot_id", config.bot_id.clone())
         .install_recorder()
@@ -81,8 +92,22 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
 
     let Composed { engine, rpc } = build_engine(&config).await?;
     let server = if config.enable_health_check {
+        let rules = health::HealthRules::from_config(&config);
+        // While this bot follows, its ticks do not read the oracle: it reads the data's age
+        // itself for `/health`, through the same Jeju endpoints.
+        let follower_view = rpc.iter().find(|t| t.chain() == "Jeju").map(|jeju| {
+            data_age::follow(
+                jeju.provider(),
+                config.oracle_address,
+                engine.status(),
+                rules.stale_after,
+                config.rpc_total_timeout,
+                cancel.clone(),
+            )
+        });
+        let source = health::HealthSource { status: engine.status(), follower_view, rules };
         let addr = SocketAddr::from(([0, 0, 0, 0], config.health_check_port));
-        let (bound, task) = health::serve(addr, engine.status(), rpc, metrics, cancel.clone())
+        let (bound, task) = health::serve(addr, source, rpc, metrics, cancel.clone())
             .await
             .map_err(|e| BotError::Health { port: config.health_check_port, reason: e.to_string() })?;
         tracing::info!(%bound, "serving /health and /metrics");

@@ -1,7 +1,10 @@
 //! RPC failover against real misbehaving endpoints: a dead one (connection refused), a hanging
 //! one (accepts TCP, never answers), one that answers garbage, and one that lags (a second anvil
 //! held behind); the source still answers, the logs and counters say what happened, and a
-//! recovered preferred endpoint is used again. Plus the number of RPC round trips of a quiet tick.
+//! recovered preferred endpoint is used again; JSON-RPC error answers that mean "this endpoint
+//! cannot serve" (rate limits, missing blocks or methods) fail over too, reverts and broadcasts do
+//! not; an HTML page is quoted in one short line. Plus the number of RPC round trips of a quiet
+//! tick.
 
 // Test helpers may fail loudly: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,14 +18,16 @@ use alloy::{
     providers::{Provider, ext::AnvilApi},
 };
 use oracle_core::{
-    FeedId, Policy, PriceSource, SkipReason, TickOutcome,
+    FeedId, Policy, PriceSource, SkipReason, Submitter, TickOutcome,
     evm::{FailoverConfig, ManualOracleSubmitter, RpcUrl, connect_failover},
 };
 use oracle_sources::ChainlinkSource;
 use oracle_tests::{
     Deployment, START_ETH,
     capture::LogCapture,
-    fake_rpc::{dead_url, garbage_url, hanging_url},
+    fake_rpc::{
+        HTML_PAGE_MARKER, dead_url, error_url, garbage_url, hanging_url, html_url, refusing_proxy_url,
+    },
     parts::FixedLeader,
     signer, tool,
 };
@@ -71,6 +76,127 @@ async fn dead_hanging_and_garbage_endpoints_fail_over_to_the_healthy_one() {
     assert_eq!(transport.stats()[0].requests, 1);
 }
 
+/// An endpoint that answers HTTP 200 with a JSON-RPC error saying it cannot serve (rate limited,
+/// not synced, method missing) is failed over like a dead one; the read lands on the next.
+#[tokio::test(flavor = "current_thread")]
+async fn error_answers_that_mean_unusable_move_reads_to_the_next_endpoint() {
+    let (logs, _guard) = LogCapture::start();
+    let d = Deployment::start().await;
+    let cases: [(&str, i64, &'static str); 5] = [
+        ("RateA", -32005, "limit exceeded"),
+        ("RateB", 429, "Too Many Requests"),
+        ("RateC", -32000, "daily request count exceeded, request rate limited"),
+        ("Unsynced", -32000, "header not found"),
+        ("NoMethod", -32601, "the method eth_blockNumber does not exist/is not available"),
+    ];
+    for (chain, code, message) in cases {
+        let list = [error_url(code, message).await, d.source.endpoint()];
+        let (provider, transport) = connect_failover(&urls(&list), fast(chain)).unwrap();
+        let block = provider.get_block_number().await;
+        assert!(block.is_ok(), "{chain} ({code} {message:?}): {block:?}");
+        let stats = transport.stats();
+        assert_eq!(stats.iter().map(|s| s.errors).collect::<Vec<_>>(), vec![1, 0], "{chain}");
+        assert_eq!(stats.iter().map(|s| s.healthy).collect::<Vec<_>>(), vec![false, true], "{chain}");
+        assert_eq!(transport.failovers(), 1, "{chain}");
+        for line in
+            [format!("{chain} RPC 0 failed, trying fallback..."), format!("{chain} switched to RPC 1")]
+        {
+            assert!(logs.contains(&line), "missing {line:?} in:\n{}", logs.text());
+        }
+    }
+}
+
+/// A revert is the node's real answer, not an endpoint failure: it is not asked elsewhere. And an
+/// unusable-endpoint error to a broadcast is passed on, never re-sent to another endpoint.
+#[tokio::test(flavor = "current_thread")]
+async fn reverts_and_broadcasts_are_not_failed_over_on_error_answers() {
+    // A subscriber on this thread too: a thread without one that first hits a log line shared
+    // with other tests can make tracing cache that line as disabled for all of them.
+    let (_logs, _guard) = LogCapture::start();
+    let d = Deployment::start().await;
+    let list = [error_url(3, "execution reverted: nope").await, d.source.endpoint()];
+    let (provider, transport) = connect_failover(&urls(&list), fast("Revert")).unwrap();
+    let err = provider.get_block_number().await.unwrap_err().to_string();
+    assert!(err.contains("execution reverted"), "{err}");
+    let stats = transport.stats();
+    assert_eq!(stats.iter().map(|s| (s.requests, s.errors)).collect::<Vec<_>>(), vec![(1, 0), (0, 0)]);
+
+    let list = [error_url(-32005, "limit exceeded").await, d.source.endpoint()];
+    let (provider, transport) = connect_failover(&urls(&list), fast("Broadcast")).unwrap();
+    let err = provider.send_raw_transaction(&[0x02, 0x01]).await.unwrap_err().to_string();
+    assert!(err.contains("limit exceeded"), "{err}");
+    assert_eq!(transport.stats()[1].requests, 0, "the transaction was not sent to a second endpoint");
+    assert_eq!(transport.stats()[0].errors, 1, "but the refusal counts against the first");
+}
+
+/// A node without `eth_maxPriorityFeePerGas` (or refusing it) still serves the state read: the
+/// tip is optional. With a second endpoint that has it, the batch moves there.
+#[tokio::test(flavor = "current_thread")]
+async fn a_node_without_the_priority_fee_method_still_serves_the_state() {
+    // A subscriber on this thread too: a thread without one that first hits a log line shared
+    // with other tests can make tracing cache that line as disabled for all of them.
+    let (_logs, _guard) = LogCapture::start();
+    let d = Deployment::start().await;
+    let proxy = refusing_proxy_url(d.target.endpoint(), "eth_maxPriorityFeePerGas").await;
+    let (alone, _) = connect_failover(&urls(std::slice::from_ref(&proxy)), fast("Jeju")).unwrap();
+    let refused = alone.get_max_priority_fee_per_gas().await.unwrap_err().to_string();
+    assert!(refused.contains("does not exist/is not available"), "the proxy refuses it: {refused}");
+
+    let submitter = |provider| {
+        ManualOracleSubmitter::builder()
+            .provider(provider)
+            .oracle(d.oracle)
+            .signer(signer(&d.target, 1))
+            .connect()
+    };
+    let state = submitter(alone).await.unwrap().read_state().await.unwrap();
+    let fee = state.fee.unwrap();
+    assert!(fee.price_per_gas > 0, "{fee:?}");
+    assert_eq!(fee.priority_fee_per_gas, 0, "no suggestion from this node");
+    assert_eq!(state.feeds[0].price.mantissa().to::<u128>(), START_ETH);
+
+    // The same through a plain connection (no failover).
+    let plain = oracle_core::evm::connect(&RpcUrl::parse(&proxy).unwrap(), Duration::from_secs(10)).unwrap();
+    submitter(plain).await.unwrap().read_state().await.unwrap();
+
+    let (both, transport) = connect_failover(&urls(&[proxy, d.target.endpoint()]), fast("Jeju2")).unwrap();
+    let state = submitter(both).await.unwrap().read_state().await.unwrap();
+    assert!(state.fee.unwrap().priority_fee_per_gas > 0, "anvil suggests a tip: {:?}", state.fee);
+    assert!(transport.stats()[1].requests > 0);
+}
+
+/// An endpoint that is a plain web server: the error quotes one short line of its page with
+/// the status and content type, names the endpoint without its key, and says what was expected;
+/// the log lines stay short too.
+#[tokio::test(flavor = "current_thread")]
+async fn an_html_page_is_quoted_in_one_short_line() {
+    let (logs, _guard) = LogCapture::start();
+    let html = html_url().await;
+    let endpoint = html.clone();
+    let with_key = format!("{html}/v2/SECRETKEY");
+    let (provider, _) = connect_failover(&urls(std::slice::from_ref(&with_key)), fast("Html")).unwrap();
+    let plain =
+        oracle_core::evm::connect(&RpcUrl::parse(&with_key).unwrap(), Duration::from_secs(10)).unwrap();
+    for err in [
+        provider.get_block_number().await.unwrap_err().to_string(),
+        plain.get_block_number().await.unwrap_err().to_string(),
+    ] {
+        assert!(!err.contains('\n'), "one line: {err}");
+        assert!(err.chars().count() < 300, "short: {err}");
+        for part in
+            [endpoint.as_str(), "HTTP 200", "text/html", "instead of a JSON-RPC response", "<!DOCTYPE html>"]
+        {
+            assert!(err.contains(part), "{part:?} missing: {err}");
+        }
+        assert!(!err.contains("SECRETKEY"), "the key is not quoted: {err}");
+        assert!(!err.contains(HTML_PAGE_MARKER), "the page is not quoted whole: {err}");
+    }
+    let text = logs.text();
+    assert!(text.contains("Html RPC 0 failed"), "{text}");
+    assert!(!text.contains(HTML_PAGE_MARKER) && !text.contains("SECRETKEY"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() < 500), "{text}");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_lagging_endpoint_is_avoided_and_a_recovered_preferred_one_is_used_again() {
     let (logs, _guard) = LogCapture::start();
@@ -98,7 +224,7 @@ async fn a_lagging_endpoint_is_avoided_and_a_recovered_preferred_one_is_used_aga
     transport.probe_now().await;
     assert!(logs.contains("Base RPC 0 is lagging"), "{}", logs.text());
     assert_eq!(source.fetch(&FeedId::ETH_USD).await.unwrap().price.mantissa().to::<u128>(), 3_100_00000000);
-    assert!(logs.contains("Base switched to RPC 1"));
+    assert!(logs.contains("Base switched to RPC 1"), "{}", logs.text());
 
     // The lagging node catches up (here: mines past the lag), proves healthy twice, and is
     // preferred again.

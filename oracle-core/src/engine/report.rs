@@ -183,3 +183,84 @@ pub struct EngineStatus {
     /// The last tick's record.
     pub last_report: Option<TickReport>,
 }
+
+impl EngineStatus {
+    /// When the last tick finished, by the host clock: its start plus its duration (`None`
+    /// before the first tick).
+    ///
+    /// Derived rather than stored: a watcher (`/health`) tells a loop that stopped ticking from
+    /// one that ticks with this and the configured interval.
+    pub fn last_tick_finished_at(&self) -> Option<SystemTime> {
+        let report = self.last_report.as_ref()?;
+        report.started_at.checked_add(report.took)
+    }
+
+    /// How old the target's data was at the end of the last tick that knew it (`None` when no
+    /// tick has read the target).
+    ///
+    /// When the tick decided on it, this is the age the decision used (judged with the later of
+    /// the chain's and the host's clock: `decide` reports it in its skip reasons); otherwise the
+    /// host's time from the last known update to the end of the tick. A tick that landed an
+    /// update reports that update's age (about the tick's duration).
+    pub fn data_age_at_last_tick(&self) -> Option<Duration> {
+        let report = self.last_report.as_ref()?;
+        if let TickOutcome::Skipped(
+            SkipReason::GasTooHigh { age, .. }
+            | SkipReason::WithinThreshold { age, .. }
+            | SkipReason::TooSoon { age, .. },
+        ) = &report.outcome
+        {
+            return Some(*age);
+        }
+        let finished = self.last_tick_finished_at()?;
+        Some(finished.duration_since(self.last_update?).unwrap_or(Duration::ZERO))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(outcome: TickOutcome, last_update: Option<SystemTime>) -> EngineStatus {
+        EngineStatus {
+            last_update,
+            last_report: Some(TickReport {
+                started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(10_000),
+                took: Duration::from_secs(5),
+                token: None,
+                outcome,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_last_tick_and_the_data_age_are_derived_from_the_report() {
+        assert_eq!(EngineStatus::default().last_tick_finished_at(), None);
+        assert_eq!(EngineStatus::default().data_age_at_last_tick(), None);
+
+        let written = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(6_000));
+        let s =
+            status(TickOutcome::Failed(TickFailure::TimedOut { step: "x", after: Duration::ZERO }), written);
+        assert_eq!(s.last_tick_finished_at(), Some(SystemTime::UNIX_EPOCH + Duration::from_secs(10_005)));
+        assert_eq!(
+            s.data_age_at_last_tick(),
+            Some(Duration::from_secs(4_005)),
+            "host time to the tick's end"
+        );
+
+        // The decision's own age wins: it used the chain's clock, which may run ahead.
+        let skipped = TickOutcome::Skipped(SkipReason::GasTooHigh {
+            asked_wei: 2,
+            cap_wei: 1,
+            age: Duration::from_secs(9_000),
+            stale_soon: true,
+        });
+        assert_eq!(status(skipped, written).data_age_at_last_tick(), Some(Duration::from_secs(9_000)));
+
+        let follower = TickOutcome::Follower { leader: None };
+        assert_eq!(status(follower.clone(), None).data_age_at_last_tick(), None, "never read");
+        let future = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(20_000));
+        assert_eq!(status(follower, future).data_age_at_last_tick(), Some(Duration::ZERO), "clock skew");
+    }
+}

@@ -6,8 +6,20 @@ use alloy::{
 };
 
 // The fenced oracle's errors are a superset of the plain one's: one decoder serves both.
-use super::{bindings::FencedPriceOracle::FencedPriceOracleErrors as OracleErrors, rpc::redact_urls};
+use super::{
+    bindings::FencedPriceOracle::FencedPriceOracleErrors as OracleErrors,
+    rpc::{endpoint_refusal, one_line, redact_urls},
+};
 use crate::{Rejection, SubmitError};
+
+/// The most characters of a transport's message kept in an error: whatever a server or a
+/// library puts into it, the error stays one line of readable length.
+const MAX_REASON_CHARS: usize = 300;
+
+/// A transport's message as an error reason: URLs redacted, on one line, bounded.
+fn reason(text: &str) -> String {
+    one_line(&redact_urls(text), MAX_REASON_CHARS)
+}
 
 /// Classifies a failed contract call or transaction.
 pub(crate) fn from_contract(err: &ContractError) -> SubmitError {
@@ -26,7 +38,7 @@ pub(crate) fn from_contract(err: &ContractError) -> SubmitError {
                 "{function}() returned no data: there is no contract with that function at the address"
             ),
         },
-        other => SubmitError::InvalidResponse { reason: redact_urls(&other.to_string()) },
+        other => SubmitError::InvalidResponse { reason: reason(&other.to_string()) },
     }
 }
 
@@ -43,13 +55,31 @@ pub(crate) fn from_transport(err: &TransportError) -> SubmitError {
             if message.contains("execution reverted") || message.contains("revert") {
                 return SubmitError::Rejected(Rejection::Reverted { reason: message });
             }
+            // Rate limited, not synced, method missing: the endpoint could not serve the request,
+            // which says nothing about the request; like an unreachable node, it is retried.
+            if let Some(refusal) = endpoint_refusal(payload) {
+                return SubmitError::Unreachable {
+                    reason: format!(
+                        "the node could not serve the request ({refusal}): JSON-RPC error {}: \"{}\"",
+                        payload.code,
+                        reason(&message)
+                    ),
+                };
+            }
             SubmitError::from_node_message(&message)
         }
         RpcError::DeserError { err, .. } => {
             SubmitError::InvalidResponse { reason: format!("the node's answer could not be decoded: {err}") }
         }
         RpcError::NullResp => SubmitError::InvalidResponse { reason: "the node returned null".into() },
-        other => SubmitError::Unreachable { reason: redact_urls(&other.to_string()) },
+        // Other transports than ours (alloy's `Http`) put the whole body of an HTTP error into it.
+        RpcError::Transport(kind) => match kind.as_http_error() {
+            Some(http) => SubmitError::Unreachable {
+                reason: format!("HTTP {}: \"{}\"", http.status, one_line(&redact_urls(&http.body), 80)),
+            },
+            None => SubmitError::Unreachable { reason: reason(&kind.to_string()) },
+        },
+        other => SubmitError::Unreachable { reason: reason(&other.to_string()) },
     }
 }
 

@@ -31,7 +31,10 @@ pub fn classify_transport_error(err: &alloy::transports::TransportError) -> crat
 
 pub use self::{
     journal::JournalError,
-    rpc::{EndpointStats, FailoverConfig, FailoverTransport, RpcUrl, connect, connect_failover, redact_urls},
+    rpc::{
+        EndpointStats, FailoverConfig, FailoverTransport, NotJsonRpc, RpcUrl, connect, connect_failover,
+        redact_urls,
+    },
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
 };
 

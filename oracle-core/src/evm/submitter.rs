@@ -338,12 +338,29 @@ impl Submitter for ManualOracleSubmitter {
         })?;
         let balance = balance.await.map_err(transport)?;
         let gas_price: u128 = gas_price.await.map_err(transport)?.to();
-        let priority: u128 = priority.await.map_err(transport)?.to();
+        // Optional: nothing in a tick needs the tip to succeed (the gas cap is checked against
+        // `eth_gasPrice`, and sending asks for its own fee estimate), and nodes without EIP-1559
+        // methods, some L2s and RPC proxies refuse `eth_maxPriorityFeePerGas`. Such a node must
+        // not fail the whole state read: the tip is then reported as 0, "no suggestion".
+        let priority: u128 = match priority.await {
+            Ok(tip) => tip.to(),
+            Err(e) => {
+                tracing::debug!(chain = %self.name, error = %from_transport(&e), "eth_maxPriorityFeePerGas unavailable, tip taken as 0");
+                0
+            }
+        };
         let price = |v: U256| {
             Price::new(v, ORACLE_DECIMALS).map_err(|e| SubmitError::InvalidResponse { reason: e.to_string() })
         };
-        let last_update = u64::try_from(prices.lastUpdate).map_err(|_| SubmitError::InvalidResponse {
-            reason: format!("lastUpdate {} is not a timestamp", prices.lastUpdate),
+        // Both times come from the node: checked, as a huge value would overflow `SystemTime`.
+        let timestamp = crate::unix_time;
+        let last_update = u64::try_from(prices.lastUpdate).ok().and_then(timestamp).ok_or_else(|| {
+            SubmitError::InvalidResponse {
+                reason: format!("getPrices() lastUpdate {} is not a timestamp", prices.lastUpdate),
+            }
+        })?;
+        let chain_time = timestamp(block.header.timestamp).ok_or_else(|| SubmitError::InvalidResponse {
+            reason: format!("the latest block's timestamp {} is not a timestamp", block.header.timestamp),
         })?;
         Ok(OnChainState {
             feeds: vec![
@@ -358,12 +375,12 @@ impl Submitter for ManualOracleSubmitter {
                     bounds: Some(self.bounds[1]),
                 },
             ],
-            last_update: SystemTime::UNIX_EPOCH + Duration::from_secs(last_update),
+            last_update,
             deviation_rule: Some(self.deviation_rule),
             fee: Some(FeeEstimate { price_per_gas: gas_price, priority_fee_per_gas: priority }),
             balance_wei: Some(balance),
             block: Some(block.header.number),
-            chain_time: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(block.header.timestamp)),
+            chain_time: Some(chain_time),
         })
     }
 

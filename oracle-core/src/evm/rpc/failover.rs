@@ -1,13 +1,16 @@
 //! An RPC transport over an ordered list of endpoints that fails over.
 //!
 //! A tower `Service` (so alloy uses it as its transport, under any provider) that sends each
-//! request to the preferred healthy endpoint. A transport failure, a timeout or an answer that is
-//! not JSON-RPC moves the request to the next endpoint, with the old bot's log lines
+//! request to the preferred healthy endpoint. A transport failure, a timeout, an answer that is
+//! not JSON-RPC, or a JSON-RPC error that says the endpoint cannot serve the request (rate
+//! limited, block or state missing, method missing: see [`endpoint_refusal`](super::endpoint_refusal))
+//! moves the request to the next endpoint, with the old bot's log lines
 //! (`Base RPC 0 failed, trying fallback...`, `Base switched to RPC 1`). A background probe reads
 //! every endpoint's block number: an endpoint behind the best by more than `max_lag_blocks`, or
 //! failing, is unhealthy; the preferred endpoint is used again once it has passed `recover_after`
 //! probes in a row. Transactions are never blindly sent to a second endpoint: a broadcast moves on
-//! only when the first endpoint certainly did not receive it (the connection was refused).
+//! only when the first endpoint certainly did not receive it (the connection was refused); an
+//! error answer to a broadcast is passed on as it is.
 //!
 //! Why not alloy's `FallbackLayer`: it ranks endpoints by latency and fans requests out to
 //! several at once, which would broadcast transactions to several endpoints and hide which one
@@ -23,15 +26,20 @@ use std::{
 };
 
 use alloy::{
-    rpc::json_rpc::{RequestPacket, ResponsePacket},
-    transports::{
-        TransportError, TransportErrorKind, TransportFut,
-        http::{Http, reqwest},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::{
+        client::RpcClient,
+        json_rpc::{RequestPacket, ResponsePacket},
     },
+    transports::{TransportError, TransportErrorKind, TransportFut, http::reqwest},
 };
 use tower::Service;
 
-use super::{RpcUrl, redact_urls};
+use super::{
+    RpcUrl,
+    http::{HttpEndpoint, packet_refusal},
+    redact_urls,
+};
 use crate::evm::EvmError;
 
 /// Settings of a [`FailoverTransport`].
@@ -72,7 +80,8 @@ pub struct EndpointStats {
     pub requests: u64,
     /// JSON-RPC calls sent to it (each call of a batch counts).
     pub calls: u64,
-    /// Round trips that failed (transport error, timeout, garbage).
+    /// Round trips that failed (transport error, timeout, garbage, or an error answer that
+    /// means the endpoint cannot serve the request).
     pub errors: u64,
     /// Whether it is currently considered healthy.
     pub healthy: bool,
@@ -82,7 +91,7 @@ pub struct EndpointStats {
 
 struct Endpoint {
     url: RpcUrl,
-    http: Http<reqwest::Client>,
+    http: HttpEndpoint,
     state: Mutex<Health>,
     requests: AtomicU64,
     calls: AtomicU64,
@@ -127,6 +136,9 @@ enum Failure {
     Next(TransportError),
     /// Give up: trying elsewhere could duplicate a transaction.
     Stop(TransportError),
+    /// The endpoint answered, but with an error that says it cannot serve the request (`reason`):
+    /// try the next endpoint, and pass this answer on if none is left.
+    Refused { answer: ResponsePacket, reason: String },
 }
 
 impl FailoverTransport {
@@ -145,7 +157,7 @@ impl FailoverTransport {
             .iter()
             .map(|url| Endpoint {
                 url: url.clone(),
-                http: Http::with_client(client.clone(), url.expose().clone()),
+                http: HttpEndpoint::new(url.clone(), client.clone()),
                 state: Mutex::new(Health { healthy: true, streak: 0, block: None }),
                 requests: AtomicU64::new(0),
                 calls: AtomicU64::new(0),
@@ -185,6 +197,22 @@ impl FailoverTransport {
     /// Probes every endpoint now (the background probe does this every `probe_interval`).
     pub async fn probe_now(&self) {
         probe(&self.inner).await;
+    }
+
+    /// The chain's name, as configured (`Base`, `Jeju`).
+    pub fn chain(&self) -> &str {
+        &self.inner.config.chain
+    }
+
+    /// A read-only provider over this transport (sharing its endpoints, health and counters),
+    /// without fillers or wallet, like [`connect_failover`](super::connect_failover)'s.
+    pub fn provider(&self) -> DynProvider {
+        let is_local =
+            self.inner.endpoints.iter().all(|e| {
+                e.url.expose().host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."))
+            });
+        let rpc = RpcClient::new(self.clone(), is_local);
+        ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased()
     }
 }
 
@@ -227,15 +255,32 @@ impl Inner {
         endpoint.calls.fetch_add(calls, Ordering::Relaxed);
         metrics::counter!("oracle_rpc_requests_total", &self.label(i)).increment(1);
         let started = Instant::now();
-        let mut http = endpoint.http.clone();
-        let result = http.call(request).await;
+        let result = endpoint.http.send(request).await;
         metrics::histogram!("oracle_rpc_request_duration_seconds", &self.label(i))
             .record(started.elapsed().as_secs_f64());
+        let count_error = || {
+            endpoint.errors.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("oracle_rpc_errors_total", &self.label(i)).increment(1);
+        };
         match result {
-            Ok(response) => Ok(response),
+            Ok(answer) => match packet_refusal(&answer) {
+                None => Ok(answer),
+                Some(reason) => {
+                    count_error();
+                    if is_broadcast {
+                        // The node may still have taken the transaction: pass the answer on (the
+                        // submitter reads it), but prefer another endpoint for what follows.
+                        self.mark_failed(i);
+                        let chain = &self.config.chain;
+                        tracing::warn!(chain = %chain, endpoint = %endpoint.url, error = %reason, "{chain} RPC {i} refused a broadcast; not sending it elsewhere");
+                        Ok(answer)
+                    } else {
+                        Err(Failure::Refused { answer, reason })
+                    }
+                }
+            },
             Err(e) => {
-                endpoint.errors.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("oracle_rpc_errors_total", &self.label(i)).increment(1);
+                count_error();
                 // A broadcast may have reached the node even though the answer did not reach us;
                 // only a refused connection proves it did not.
                 if is_broadcast && !is_connect_error(&e) {
@@ -250,7 +295,7 @@ impl Inner {
     async fn request(self: Arc<Self>, request: RequestPacket) -> Result<ResponsePacket, TransportError> {
         let chain = self.config.chain.clone();
         let order = self.order();
-        let mut last_error = None;
+        let mut last = None;
         for (n, &i) in order.iter().enumerate() {
             match self.attempt(i, request.clone()).await {
                 Ok(response) => {
@@ -279,11 +324,22 @@ impl Inner {
                     } else {
                         tracing::error!(chain = %chain, endpoint = %self.endpoints[i].url, error = %reason, "{chain} RPC {i} failed, no endpoint left");
                     }
-                    last_error = Some(e);
+                    last = Some(Err(e));
+                }
+                Err(Failure::Refused { answer, reason }) => {
+                    self.mark_failed(i);
+                    if n + 1 < order.len() {
+                        tracing::warn!(chain = %chain, endpoint = %self.endpoints[i].url, error = %reason, "{chain} RPC {i} failed, trying fallback...");
+                    } else {
+                        // The caller gets the node's own error answer, as if there were no
+                        // failover: it says more than "no endpoint left".
+                        tracing::warn!(chain = %chain, endpoint = %self.endpoints[i].url, error = %reason, "{chain} RPC {i} refused the request, no endpoint left: passing its answer on");
+                    }
+                    last = Some(Ok(answer));
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| TransportErrorKind::custom_str("no RPC endpoint")))
+        last.unwrap_or_else(|| Err(TransportErrorKind::custom_str("no RPC endpoint")))
     }
 }
 
@@ -306,8 +362,7 @@ async fn probe(inner: &Inner) {
         let req =
             alloy::rpc::json_rpc::Request::new("eth_blockNumber", alloy::rpc::json_rpc::Id::Number(0), ());
         let packet = RequestPacket::Single(req.serialize().ok()?);
-        let mut http = e.http.clone();
-        match http.call(packet).await {
+        match e.http.send(packet).await {
             Ok(ResponsePacket::Single(r)) => {
                 let raw = r.payload.as_success()?;
                 let n: alloy::primitives::U64 = serde_json::from_str(raw.get()).ok()?;

@@ -2,15 +2,20 @@
 //! in URLs.
 
 mod failover;
+mod http;
 
-pub use self::failover::{EndpointStats, FailoverConfig, FailoverTransport};
+pub(crate) use self::http::{endpoint_refusal, one_line};
+pub use self::{
+    failover::{EndpointStats, FailoverConfig, FailoverTransport},
+    http::NotJsonRpc,
+};
 
 use std::{fmt, time::Duration};
 
 use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::client::RpcClient,
-    transports::http::{Http, reqwest},
+    transports::http::reqwest,
 };
 
 use super::EvmError;
@@ -45,6 +50,25 @@ impl RpcUrl {
     pub fn expose(&self) -> &url::Url {
         &self.0
     }
+
+    /// `text` without this URL's secret parts: the URL itself, its path, query and user info.
+    ///
+    /// Servers echo the request path in error pages (`Cannot POST /v2/KEY`), with no scheme
+    /// or host for [`redact_urls`] to recognise.
+    pub fn scrub(&self, text: &str) -> String {
+        let url = &self.0;
+        let mut out = text.replace(url.as_str(), &self.to_string());
+        let secrets = [
+            Some(url.path()).filter(|p| p.len() > 1),
+            url.query(),
+            Some(url.username()).filter(|u| !u.is_empty()),
+            url.password(),
+        ];
+        for secret in secrets.into_iter().flatten() {
+            out = out.replace(secret, "<redacted>");
+        }
+        out
+    }
 }
 
 impl fmt::Display for RpcUrl {
@@ -74,7 +98,7 @@ pub fn connect(url: &RpcUrl, timeout: Duration) -> Result<DynProvider, EvmError>
         .build()
         .map_err(|e| EvmError::Config(format!("cannot build the HTTP client: {e}")))?;
     let is_local = url.0.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."));
-    let rpc = RpcClient::new(Http::with_client(client, url.0.clone()), is_local);
+    let rpc = RpcClient::new(http::EndpointTransport(http::HttpEndpoint::new(url.clone(), client)), is_local);
     Ok(ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased())
 }
 
@@ -104,6 +128,19 @@ mod tests {
         let err = RpcUrl::parse("ws://x/SECRET").unwrap_err().to_string();
         assert!(err.contains("scheme") && !err.contains("SECRET"), "{err}");
         assert!(RpcUrl::parse("not a url SECRET").unwrap_err().to_string().contains("not a valid RPC URL"));
+    }
+
+    #[test]
+    fn echoed_paths_and_queries_are_scrubbed() {
+        let url = RpcUrl::parse("https://u:PASS@rpc.example.com/v2/SECRETKEY?key=QUERYKEY").unwrap();
+        let page = "Cannot POST /v2/SECRETKEY (key=QUERYKEY) at https://u:PASS@rpc.example.com/v2/SECRETKEY?key=QUERYKEY";
+        let scrubbed = url.scrub(page);
+        for secret in ["SECRETKEY", "QUERYKEY", "PASS"] {
+            assert!(!scrubbed.contains(secret), "{scrubbed}");
+        }
+        assert!(scrubbed.contains("https://rpc.example.com"), "{scrubbed}");
+        // A bare root path is not a secret: slashes in the text are left alone.
+        assert_eq!(RpcUrl::parse("http://127.0.0.1:8545").unwrap().scrub("a/b"), "a/b");
     }
 }
 
