@@ -4,7 +4,7 @@
 use std::{
     path::PathBuf,
     sync::atomic::{AtomicBool, Ordering},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use alloy::{
