@@ -18,6 +18,8 @@ pub struct Composed {
     pub engine: Engine,
     /// The source chain's and the target chain's transports.
     pub rpc: Vec<FailoverTransport>,
+    /// The target chain's transport (also in `rpc`), for reads outside the engine.
+    pub target_rpc: FailoverTransport,
 }
 
 /// Connects to both chains (each through its ordered endpoint list, failing over), checks the
@@ -100,5 +102,5 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         .retries(config.max_retries as usize, config.retry_delay)
         .receipt_timeout(config.receipt_timeout)
         .build()?;
-    Ok(Composed { engine, rpc: vec![base_rpc, jeju_rpc] })
+    Ok(Composed { engine, target_rpc: jeju_rpc.clone(), rpc: vec![base_rpc, jeju_rpc] })
 }

@@ -90,21 +90,19 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
     metrics::counter!(oracle_core::engine::metrics::LEADER_ELECTION_FAILURES).absolute(0);
     metrics::counter!(oracle_core::engine::metrics::LEADER_CHANGES).absolute(0);
 
-    let Composed { engine, rpc } = build_engine(&config).await?;
+    let Composed { engine, rpc, target_rpc } = build_engine(&config).await?;
     let server = if config.enable_health_check {
         let rules = health::HealthRules::from_config(&config);
         // While this bot follows, its ticks do not read the oracle: it reads the data's age
         // itself for `/health`, through the same Jeju endpoints.
-        let follower_view = rpc.iter().find(|t| t.chain() == "Jeju").map(|jeju| {
-            data_age::follow(
-                jeju.provider(),
-                config.oracle_address,
-                engine.status(),
-                rules.stale_after,
-                config.rpc_total_timeout,
-                cancel.clone(),
-            )
-        });
+        let follower_view = Some(data_age::follow(
+            target_rpc.provider(),
+            config.oracle_address,
+            engine.status(),
+            rules.stale_after,
+            config.rpc_total_timeout,
+            cancel.clone(),
+        ));
         let source = health::HealthSource { status: engine.status(), follower_view, rules };
         let addr = SocketAddr::from(([0, 0, 0, 0], config.health_check_port));
         let (bound, task) = health::serve(addr, source, rpc, metrics, cancel.clone())
