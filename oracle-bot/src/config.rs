@@ -358,12 +358,25 @@ impl BotConfig {
                     }
                 });
                 if v.get("UNISWAP_MIN_LIQUIDITY").is_some() {
-                    d = d.min_liquidity(v.parse("UNISWAP_MIN_LIQUIDITY", 1u128, "a whole number (raw liquidity units)")?);
+                    return Err(ConfigError::Invalid {
+                        var: "UNISWAP_MIN_LIQUIDITY",
+                        reason: "replaced by UNISWAP_MIN_DEPTH_WETH: the floor is now the pools' depth in WETH, \
+                                 time-weighted over the TWAP window (raw liquidity units meant nothing an operator could check)"
+                            .into(),
+                    });
+                }
+                if let Some(text) = v.get("UNISWAP_MIN_DEPTH_WETH") {
+                    let depth = Price::parse(&text, 18).map_err(|_| ConfigError::Invalid {
+                        var: "UNISWAP_MIN_DEPTH_WETH",
+                        reason: format!("expected WETH with at most 18 decimals, e.g. 50, got {text:?}"),
+                    })?;
+                    d = d.min_depth(depth);
                 }
                 d = d.max_divergence_bps(v.parse("UNISWAP_MAX_DIVERGENCE_BPS", 1000u64, "basis points, e.g. 1000")?);
-                if let Some((feed, grace)) = sequencer {
-                    d = d.sequencer_uptime_feed(feed, grace);
-                }
+                d = match sequencer {
+                    Some((feed, grace)) => d.sequencer_uptime_feed(feed, grace),
+                    None => d.without_sequencer_check(),
+                };
                 Ok(Feeds::JejuDefaults(d))
             }
             (None, Some(text)) => {
@@ -400,12 +413,13 @@ impl BotConfig {
         let chainlink_eth_usd = v.address("CHAINLINK_ETH_USD_ADDRESS", &chainlink_text)?;
         let chainlink_max_age = v.duration("CHAINLINK_MAX_AGE_S", 3600, false)?;
         positive("CHAINLINK_MAX_AGE_S", chainlink_max_age.is_zero())?;
-        let sequencer = match v.get("CHAINLINK_SEQUENCER_UPTIME_FEED") {
-            None => None,
-            Some(t) => Some((
-                v.address("CHAINLINK_SEQUENCER_UPTIME_FEED", &t)?,
-                v.duration("SEQUENCER_GRACE_PERIOD_S", 3600, false)?,
-            )),
+        // On by default with Base's feed: prices from an L2 whose sequencer is down look fresh
+        // and are not. Off only when asked, by name.
+        let grace = v.duration("SEQUENCER_GRACE_PERIOD_S", 3600, false)?;
+        let sequencer = match v.get("CHAINLINK_SEQUENCER_UPTIME_FEED").as_deref() {
+            None => Some((oracle_sources::BASE_SEQUENCER_UPTIME_FEED, grace)),
+            Some("off") => None,
+            Some(t) => Some((v.address("CHAINLINK_SEQUENCER_UPTIME_FEED", t)?, grace)),
         };
         let feeds = Self::feeds(&v, elizaos_token_base, chainlink_eth_usd, chainlink_max_age, sequencer)?;
 
@@ -459,6 +473,11 @@ impl BotConfig {
         let policy = Policy::builder()
             .deviation_threshold_bps(to_u64("DEVIATION_THRESHOLD_PCT", deviation)?)
             .review_threshold_bps(to_u64("MAX_PRICE_DEVIATION_PCT", review)?)
+            .confirm_ticks(v.parse(
+                "MAX_PRICE_DEVIATION_CONFIRM_TICKS",
+                2u32,
+                "a whole number of ticks, at least 1",
+            )?)
             .min_interval(min_interval)
             .heartbeat(heartbeat)
             .max_fee_per_gas(to_u128("MAX_GAS_PRICE_GWEI", gas_cap)?)

@@ -39,6 +39,7 @@ fn env_for(d: &Deployment) -> HashMap<&'static str, String> {
         ("ORACLE_ADDRESS", d.oracle.to_string()),
         ("PRICE_UPDATER_PRIVATE_KEY", key_hex(&d.target, 1)),
         ("CHAINLINK_ETH_USD_ADDRESS", d.aggregator.to_string()),
+        ("CHAINLINK_SEQUENCER_UPTIME_FEED", d.sequencer_feed.to_string()),
         ("ELIZAOS_FIXED_PRICE_USD", "0.10".into()),
         ("UPDATE_INTERVAL_MS", "200".into()),
         ("HEALTH_CHECK_PORT", "0".into()),

@@ -10,8 +10,9 @@
 use alloy::{primitives::U256, providers::ext::AnvilApi};
 use oracle_tests::{
     Deployment,
-    bot::{BotProcess, env_for, with_file_election},
+    bot::{BotProcess, env_for, with_redis_election},
     chain::{await_pending_with_price, updates},
+    election::RedisServer,
 };
 
 const BOT: &str = env!("CARGO_BIN_EXE_oracle-bot");
@@ -78,20 +79,21 @@ async fn another_bot_with_the_key_takes_over_the_untracked_stuck_nonce() {
     assert_eq!(d.nonce(d.updater).await, 1);
 }
 
-/// Two bots elect through a lock file on the fenced oracle. The leader is paused (SIGSTOP) past
-/// its lease; the follower takes over and lands updates; the old leader is resumed while the
-/// price keeps moving. On chain, no update carries the old leader's token after the first
-/// update of its successor.
+/// Two bots elect through Redis on the fenced oracle. The leader is paused (SIGSTOP) past its
+/// lease; the follower takes over and lands updates; the old leader is resumed while the price
+/// keeps moving. On chain, no update carries the old leader's token after the first update of
+/// its successor. (Redis, not the lock file: a process paused inside the file backend's `flock`
+/// holds the election until it resumes, see docs/transactions.md.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_leader_never_writes_after_its_successor() {
     let d = Deployment::start_fenced().await;
     d.advance_target(120).await;
     d.set_eth(3_100_00000000).await;
     let dir = tempfile::tempdir().unwrap();
-    let lock = dir.path().join("leader.lock");
+    let redis = RedisServer::start().await;
     let bot = |id: &str| {
         let mut env = env_for(&d, id);
-        with_file_election(&mut env, &lock);
+        with_redis_election(&mut env, &redis.url());
         env.insert("STATE_DIR".into(), dir.path().join(id).display().to_string());
         // Updates as often as the price moves, so a resumed leader has every chance to write.
         env.insert("MIN_UPDATE_INTERVAL_S".into(), "1".into());

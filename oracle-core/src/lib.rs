@@ -69,6 +69,7 @@
 
 mod alert;
 mod clock;
+pub mod confirm;
 mod election;
 pub mod engine;
 #[cfg(feature = "evm")]
@@ -84,12 +85,14 @@ pub use alloy_primitives::{Address, B256, U256};
 pub use crate::{
     alert::{Alert, AlertError, Alerter, LogAlerter, Severity},
     clock::{BootInstant, unix_time},
+    confirm::{Holds, confirm},
     election::{
         AlwaysLeader, ElectionError, Fence, FencingToken, LeaderElector, LeaderInfo, Leadership, Lease,
         LeaseLost,
     },
     engine::{
         Engine, EngineBuilder, EngineError, EngineStatus, Landed, TickFailure, TickOutcome, TickReport,
+        current_tick,
     },
     feed::{FeedId, Observation},
     policy::{

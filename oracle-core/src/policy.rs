@@ -37,6 +37,7 @@ pub struct Policy {
     heartbeat: Duration,
     min_interval: Duration,
     review_threshold_bps: u64,
+    confirm_ticks: u32,
     max_fee_per_gas: u128,
     min_balance_wei: U256,
     low_balance_wei: U256,
@@ -51,6 +52,7 @@ impl Default for Policy {
             heartbeat: Duration::from_secs(3300),
             min_interval: Duration::from_secs(60),
             review_threshold_bps: 1_000,
+            confirm_ticks: 2,
             max_fee_per_gas: 100 * GWEI,
             // 0.001 ETH: the old bot's "critical, no submission" level.
             min_balance_wei: U256::from(1_000_000_000_000_000u128),
@@ -81,9 +83,19 @@ impl Policy {
         self.min_interval
     }
 
-    /// Moves at least this large are submitted but flagged for review (default 1000 = 10%).
+    /// Moves at least this large are large: flagged, and sent only once confirmed (default
+    /// 1000 = 10%).
     pub fn review_threshold_bps(&self) -> u64 {
         self.review_threshold_bps
+    }
+
+    /// A large move is sent only once this many consecutive ticks have seen it, in the same
+    /// direction (default 2: the tick that first sees it and the next one). 1 sends at once.
+    /// The trade-off: a true crash reaches the chain `confirm_ticks - 1` intervals later; a
+    /// manipulated or glitched price that reverts within the hold never does. See
+    /// [`crate::confirm`].
+    pub fn confirm_ticks(&self) -> u32 {
+        self.confirm_ticks
     }
 
     /// Never pay more than this per gas, in wei (default 100 gwei).
@@ -131,6 +143,12 @@ impl PolicyBuilder {
         self
     }
 
+    /// See [`Policy::confirm_ticks`].
+    pub fn confirm_ticks(mut self, ticks: u32) -> Self {
+        self.0.confirm_ticks = ticks;
+        self
+    }
+
     /// See [`Policy::max_fee_per_gas`].
     pub fn max_fee_per_gas(mut self, wei: u128) -> Self {
         self.0.max_fee_per_gas = wei;
@@ -172,6 +190,9 @@ impl PolicyBuilder {
         if p.max_fee_per_gas == 0 {
             return Err(PolicyError("the gas price cap must be above 0".into()));
         }
+        if p.confirm_ticks == 0 {
+            return Err(PolicyError("large moves need at least 1 confirming tick (1 sends at once)".into()));
+        }
         Ok(p)
     }
 }
@@ -202,6 +223,8 @@ pub struct ReviewFlag {
     pub move_bps: Option<u64>,
     /// The review threshold it crossed.
     pub threshold_bps: u64,
+    /// Whether the price rose (`false`: it fell).
+    pub rising: bool,
 }
 
 /// Why a tick did not submit.
@@ -292,6 +315,17 @@ pub enum SkipReason {
         /// The nonce.
         nonce: u64,
     },
+    /// A move beyond the review threshold waits until enough consecutive ticks confirm it.
+    HeldForConfirmation {
+        /// The feed.
+        feed: FeedId,
+        /// The move in basis points (`None` from a zero on-chain price).
+        move_bps: Option<u64>,
+        /// Consecutive ticks that have seen it, this one included.
+        seen: u32,
+        /// Ticks needed before it is sent.
+        needed: u32,
+    },
 }
 
 impl SkipReason {
@@ -309,6 +343,7 @@ impl SkipReason {
             Self::BalanceTooLow { .. } => "balance_too_low",
             Self::GasTooHigh { .. } => "gas_too_high",
             Self::LandedElsewhere { .. } => "landed_elsewhere",
+            Self::HeldForConfirmation { .. } => "held_for_confirmation",
         }
     }
 
@@ -327,6 +362,8 @@ impl SkipReason {
             Self::WithinThreshold { .. } => 4,
             Self::BalanceTooLow { .. } => 5,
             Self::GasTooHigh { .. } => 6,
+            // Every check of `decide` passed; only the confirmation holds it.
+            Self::HeldForConfirmation { .. } => 7,
             // Found after sending: proves nothing about the checks.
             Self::LandedElsewhere { .. } => 0,
         }
@@ -385,6 +422,11 @@ impl std::fmt::Display for SkipReason {
             Self::LandedElsewhere { nonce } => {
                 write!(f, "nonce {nonce} was used by another sender's transaction")
             }
+            Self::HeldForConfirmation { feed, move_bps, seen, needed } => write!(
+                f,
+                "{feed} moved {}: held until {needed} consecutive ticks see it ({seen} so far)",
+                move_bps.map_or_else(|| "from zero".to_owned(), format_bps)
+            ),
         }
     }
 }
@@ -471,6 +513,7 @@ pub fn decide(
                 feed: feed.clone(),
                 move_bps,
                 threshold_bps: policy.review_threshold_bps,
+                rising: new.cmp_value(&stored.price).is_gt(),
             });
         }
         if let Some(rule) = state.deviation_rule

@@ -102,6 +102,11 @@ impl Price {
         Self::new(U256::from(mantissa), decimals)
     }
 
+    /// A whole number of units with no decimals (`Price::whole(50)` is 50); cannot fail.
+    pub const fn whole(units: u64) -> Self {
+        Self { mantissa: U256::from_limbs([units, 0, 0, 0]), decimals: 0 }
+    }
+
     /// Zero with the given decimals.
     pub fn zero(decimals: u8) -> Result<Self, PriceError> {
         Self::new(U256::ZERO, decimals)

@@ -37,15 +37,20 @@ pub mod config;
 mod fixed;
 mod http_json;
 mod median;
+mod once_per_tick;
 pub mod uniswap;
 
 pub use self::{
     chainlink::{ChainlinkSource, DEFAULT_SEQUENCER_GRACE_PERIOD},
     composite::{CompositeSource, DEFAULT_COMPOSITE_DECIMALS, Leg},
-    config::{JejuDefaults, Providers, SourceConfig, SourceSpec, jeju_defaults},
+    config::{
+        BASE_SEQUENCER_UPTIME_FEED, DEFAULT_ELIZAOS_MIN_DEPTH_WETH, JejuDefaults, Providers, SourceConfig,
+        SourceSpec, jeju_defaults,
+    },
     fixed::FixedPriceSource,
     http_json::{DEFAULT_HTTP_DECIMALS, DEFAULT_HTTP_TIMEOUT, HttpJsonSource, HttpJsonSourceBuilder},
     median::{DEFAULT_MAX_SPREAD_BPS, MedianSource, MedianSourceBuilder},
+    once_per_tick::OncePerTick,
     uniswap::{PriceMode, UniswapV3Source, UniswapV3SourceBuilder},
 };
 

@@ -27,6 +27,7 @@ pub fn env_for(d: &Deployment, bot_id: &str) -> HashMap<String, String> {
         ("ORACLE_ADDRESS", d.oracle.to_string()),
         ("PRICE_UPDATER_PRIVATE_KEY", key_hex(&d.target, 1)),
         ("CHAINLINK_ETH_USD_ADDRESS", d.aggregator.to_string()),
+        ("CHAINLINK_SEQUENCER_UPTIME_FEED", d.sequencer_feed.to_string()),
         ("ELIZAOS_FIXED_PRICE_USD", "0.10".into()),
         ("UPDATE_INTERVAL_MS", "200".into()),
         ("HEALTH_CHECK_PORT", "0".into()),
@@ -49,6 +50,20 @@ pub fn with_file_election(env: &mut HashMap<String, String>, path: &Path) {
         ("LEADER_RENEW_DEADLINE_MS", "1000".into()),
     ] {
         env.insert(k.into(), v);
+    }
+}
+
+/// Election on through Redis at `url`, with the same short leases as [`with_file_election`].
+pub fn with_redis_election(env: &mut HashMap<String, String>, url: &str) {
+    for (k, v) in [
+        ("LEADER_ELECTION_ENABLED", "true"),
+        ("LEADER_ELECTION_BACKEND", "redis"),
+        ("REDIS_URL", url),
+        ("LEADER_LEASE_MS", "1500"),
+        ("LEADER_RENEW_INTERVAL_MS", "200"),
+        ("LEADER_RENEW_DEADLINE_MS", "1000"),
+    ] {
+        env.insert(k.into(), v.into());
     }
 }
 

@@ -57,10 +57,12 @@ pub async fn jeju_tick_costs(reads: u32) -> TickCosts {
         connect_failover(&[RpcUrl::parse(&base.anvil.endpoint()).unwrap()], config("Base")).unwrap();
     let (jeju_p, jeju_rpc) =
         connect_failover(&[RpcUrl::parse(&jeju_node.endpoint()).unwrap()], config("Jeju")).unwrap();
+    let sequencer = crate::deploy_sequencer_feed(&base.admin, 7200).await;
     let sources = jeju_defaults(eliza)
         .factory(base.factory)
         .weth(weth)
         .chainlink_eth_usd(aggregator)
+        .sequencer_uptime_feed(sequencer, oracle_sources::DEFAULT_SEQUENCER_GRACE_PERIOD)
         .build(&Providers::new(base_p))
         .unwrap();
     let eliza_source = sources[&FeedId::ELIZAOS_USD].clone();

@@ -851,9 +851,11 @@ pub mod scenarios {
         assert!(next.token().expect("token") > old_token);
         p.probes[old].resume();
         let after = p.until("the resumed probe's next line", |e| e.probe == old).await;
-        // Not REFUSED: that would mean it tried to act, and only the stand-in target stopped it.
+        // REFUSED is possible and is the target's fence at work: the pause can fall between the
+        // probe's (live) fence check and its action, the one window no check can close. The
+        // chain-level test (`oracle-bot/tests/bot_guarantees.rs`) measures what reaches the chain.
         assert!(
-            matches!(after.kind(), "FOLLOWER" | "FENCED" | "ERROR"),
+            matches!(after.kind(), "FOLLOWER" | "FENCED" | "ERROR" | "REFUSED"),
             "after the pause the old leader said {:?}\n{}",
             after.line,
             p.logs()
@@ -869,12 +871,12 @@ pub mod scenarios {
         let actions = p.target.actions();
         let terms = assert_one_leader_at_a_time(&actions);
         let new_first = terms.iter().find(|t| t.1 == next.token().expect("token")).expect("new term").2;
-        // Every attempt counts, accepted or not: the one deliberate stale action aside, the paused
-        // leader never tried to act after its successor.
+        // Every attempt after the successor's first action counts: at most the one in flight when
+        // the pause hit, and the deliberate stale one; none accepted.
         let late: Vec<&Action> =
             actions.iter().filter(|a| a.token == old_token && a.at_micros > new_first).collect();
-        assert_eq!(late.len(), 1, "the paused leader acted after its successor: {late:?}");
-        assert!(!late[0].accepted, "the stale action was accepted: {late:?}");
+        assert!(late.len() <= 2, "the paused leader kept acting after its successor: {late:?}");
+        assert!(late.iter().all(|a| !a.accepted), "a late action was accepted: {late:?}");
         assert!(actions.iter().filter(|a| !a.accepted).all(|a| a.token == old_token && a.id == p.id(old)));
         eprintln!("paused {} (token {old_token}): {} then {:?}", p.id(old), after.line, stale.line);
     }

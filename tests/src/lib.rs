@@ -49,6 +49,7 @@ alloy::sol! {
         function updateAnswer(int256 answer) external;
         function updateRoundData(uint80 roundId, int256 answer, uint256 timestamp, uint256 startedAt) external;
         function latestAnswer() external view returns (int256);
+        function latestRound() external view returns (uint256);
     }
 }
 
@@ -135,6 +136,43 @@ pub async fn deploy_aggregator(provider: &DynProvider, decimals: u8, answer: i12
     deploy(provider, bytecode, args).await
 }
 
+/// Deploys an L2 sequencer-uptime feed (Chainlink's `MockV3Aggregator`, 0 decimals) answering
+/// "up" (0) since `up_for_secs` before the chain's latest block, as the bot checks by default.
+pub async fn deploy_sequencer_feed(provider: &DynProvider, up_for_secs: u64) -> Address {
+    let feed = deploy_aggregator(provider, 0, 0).await;
+    set_sequencer(provider, feed, false, up_for_secs).await;
+    feed
+}
+
+/// Sets the sequencer-uptime feed to `down` (1) or up (0), changed `since_secs` before the chain's
+/// latest block.
+pub async fn set_sequencer(provider: &DynProvider, feed: Address, down: bool, since_secs: u64) {
+    let now = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .expect("a latest block")
+        .header
+        .timestamp;
+    let since = U256::from(now.saturating_sub(since_secs));
+    let aggregator = MockV3Aggregator::new(feed, provider.clone());
+    let round: u128 = aggregator.latestRound().call().await.unwrap().to::<u128>() + 1;
+    let receipt = aggregator
+        .updateRoundData(
+            alloy::primitives::aliases::U80::from(round),
+            I256::try_from(i64::from(down)).unwrap(),
+            since,
+            since,
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "updateRoundData reverted");
+}
+
 /// Deploys the oracle with `(eth, eliza)` 8-decimal prices, owned by the provider's account.
 pub async fn deploy_oracle(provider: &DynProvider, owner: Address, eth: u128, eliza: u128) -> Address {
     let oracle = ManualPriceOracle::deploy(provider.clone(), U256::from(eth), U256::from(eliza), owner)
@@ -193,6 +231,8 @@ pub struct Deployment {
     pub target_admin: DynProvider,
     /// Chainlink's mock aggregator (8 decimals).
     pub aggregator: Address,
+    /// The source chain's L2 sequencer-uptime feed: up for two hours.
+    pub sequencer_feed: Address,
     /// The oracle.
     pub oracle: Address,
     /// The updater account on the target.
@@ -225,6 +265,7 @@ impl Deployment {
         let source_admin = wallet_provider(&source, 0);
         let target_admin = wallet_provider(&target, 0);
         let aggregator = deploy_aggregator(&source_admin, 8, START_ETH as i128).await;
+        let sequencer_feed = deploy_sequencer_feed(&source_admin, 7200).await;
         let owner = target.addresses()[0];
         let updater = target.addresses()[1];
         let oracle = if fenced {
@@ -241,7 +282,7 @@ impl Deployment {
             deploy_oracle(&target_admin, owner, START_ETH, START_ELIZA).await
         };
         set_updater(&target_admin, oracle, updater).await;
-        Self { source, target, source_admin, target_admin, aggregator, oracle, updater }
+        Self { source, target, source_admin, target_admin, aggregator, sequencer_feed, oracle, updater }
     }
 
     /// A read-only provider of the source chain, as the bot builds it.

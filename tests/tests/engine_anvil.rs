@@ -139,13 +139,30 @@ async fn prices_the_contract_would_refuse_are_never_sent() {
     assert_eq!(d.prices().await.0, U256::from(START_ETH));
 }
 
+/// A move above the review threshold (10%) is held on the tick that first sees it and sent on
+/// the next one that still sees it, flagged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_move_within_the_contract_limit_lands_and_is_flagged() {
+async fn a_large_move_is_held_for_a_tick_then_lands_flagged() {
     init_tracing();
     let d = Deployment::start().await;
     let engine = d.engine(1, Policy::default()).await;
     d.advance_target(120).await;
     d.set_eth(usd(3600, 0) as i128).await; // +20%: above the 10% review threshold, below 50%.
+
+    let held = engine.tick().await;
+    assert!(
+        matches!(
+            &held.outcome,
+            TickOutcome::Skipped(SkipReason::HeldForConfirmation {
+                move_bps: Some(2_000),
+                seen: 1,
+                needed: 2,
+                ..
+            })
+        ),
+        "{held:?}"
+    );
+    assert_eq!(d.nonce(d.updater).await, 0, "nothing sent while held");
 
     let report = engine.tick().await;
     let TickOutcome::Submitted(landed) = &report.outcome else {
@@ -154,6 +171,37 @@ async fn a_large_move_within_the_contract_limit_lands_and_is_flagged() {
     assert_eq!(landed.review.len(), 1, "{:?}", landed.review);
     assert_eq!(landed.review[0].move_bps, Some(2_000));
     assert_eq!(d.prices().await.0, U256::from(usd(3600, 0)));
+}
+
+/// A large move that reverts within the hold is never sent: the glitch (a manipulated pool, a
+/// bad round) costs nothing on chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_move_that_reverts_within_the_hold_is_never_sent() {
+    init_tracing();
+    let d = Deployment::start().await;
+    let engine = d.engine(1, Policy::builder().confirm_ticks(3).build().unwrap()).await;
+    d.advance_target(120).await;
+    d.set_eth(usd(3600, 0) as i128).await;
+    for seen in 1..=2 {
+        let report = engine.tick().await;
+        assert!(
+            matches!(&report.outcome, TickOutcome::Skipped(SkipReason::HeldForConfirmation { seen: s, needed: 3, .. }) if *s == seen),
+            "{report:?}"
+        );
+    }
+    // Back to where it was before the third tick confirms it.
+    d.set_eth(START_ETH as i128).await;
+    let report = engine.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Skipped(SkipReason::WithinThreshold { .. })), "{report:?}");
+    // And a new jump starts a new count.
+    d.set_eth(usd(3600, 0) as i128).await;
+    let report = engine.tick().await;
+    assert!(
+        matches!(&report.outcome, TickOutcome::Skipped(SkipReason::HeldForConfirmation { seen: 1, .. })),
+        "{report:?}"
+    );
+    assert_eq!(d.nonce(d.updater).await, 0, "the reverted move was never sent");
+    assert_eq!(d.prices().await.0, U256::from(START_ETH));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

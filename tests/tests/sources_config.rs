@@ -46,7 +46,12 @@ async fn jeju_defaults_price_elizaos_exactly() {
     chain.add_liquidity_around(pool, 20_000, LIQUIDITY).await;
     chain.build_history(pool, 6, 400).await;
 
-    let defaults = jeju_defaults(eliza).factory(chain.factory).weth(weth).chainlink_eth_usd(aggregator);
+    let sequencer = oracle_tests::deploy_sequencer_feed(&chain.admin, 7200).await;
+    let defaults = jeju_defaults(eliza)
+        .factory(chain.factory)
+        .weth(weth)
+        .chainlink_eth_usd(aggregator)
+        .sequencer_uptime_feed(sequencer, oracle_sources::DEFAULT_SEQUENCER_GRACE_PERIOD);
     let sources = defaults.build(&Providers::new(chain.reader())).unwrap();
     let eth = sources[&FeedId::ETH_USD].fetch(&FeedId::ETH_USD).await.unwrap();
     let eliza_usd = sources[&FeedId::ELIZAOS_USD].fetch(&FeedId::ELIZAOS_USD).await.unwrap();

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use oracle_core::{FeedId, Observation, PriceSource, SourceError};
+use oracle_core::{FeedId, Observation, Price, PriceSource, SourceError};
 use oracle_sources::{
     PriceMode, UniswapV3Source,
     uniswap::tick_math::{MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_TICK, sqrt_ratio_at_tick},
@@ -39,8 +39,14 @@ fn source(
         .mode(mode)
         .decimals(decimals)
         .window(Duration::from_secs(u64::from(WINDOW)))
+        .min_depth(any_depth())
         .build()
         .unwrap()
+}
+
+/// "Any depth", said explicitly: these tests are about prices, not the floor.
+fn any_depth() -> Price {
+    Price::whole(0)
 }
 
 async fn fetch(source: &UniswapV3Source) -> Result<Observation, SourceError> {
@@ -184,6 +190,7 @@ async fn one_large_swap_moves_spot_not_the_twap_and_the_guard_refuses() {
         .token(base)
         .quote(quote)
         .max_divergence_bps(u64::MAX)
+        .min_depth(any_depth())
         .build()
         .unwrap();
     let spot = source(&chain, base, quote, PriceMode::Spot, 18);
@@ -249,6 +256,7 @@ async fn a_window_longer_than_the_history_is_refused_with_the_fix() {
         .token(base)
         .quote(quote)
         .window(Duration::from_secs(30))
+        .min_depth(any_depth())
         .build()
         .unwrap();
     fetch(&short).await.unwrap();
@@ -289,11 +297,17 @@ async fn the_pool_with_the_most_in_range_liquidity_is_chosen() {
         .pool(deep)
         .token(base)
         .mode(PriceMode::Spot)
+        .min_depth(any_depth())
         .build()
         .unwrap();
     assert_eq!(configured.choose_pool().await.unwrap().pool, deep);
     let stranger = chain.token("OTHER", 18).await;
-    let wrong = UniswapV3Source::builder(chain.reader(), feed()).pool(deep).token(stranger).build().unwrap();
+    let wrong = UniswapV3Source::builder(chain.reader(), feed())
+        .pool(deep)
+        .token(stranger)
+        .min_depth(any_depth())
+        .build()
+        .unwrap();
     assert!(
         matches!(fetch(&wrong).await, Err(SourceError::Invalid { check: "pool tokens", .. })),
         "a pool without the token is refused"
@@ -309,31 +323,89 @@ async fn the_pool_with_the_most_in_range_liquidity_is_chosen() {
 }
 
 #[tokio::test]
-async fn thin_liquidity_is_refused() {
+async fn a_shallow_pool_is_refused_with_its_depth_in_quote_tokens() {
     init_tracing();
     let chain = UniswapChain::start().await;
     let (base, quote) = chain.pair(18, 18, false).await;
     let pool =
         chain.create_pool(base, quote, 10_000, exact::sqrt_price_x96_for("0.00003", 18, 18, false)).await;
-    let floor = LIQUIDITY + 1;
-    let builder = || {
+    let builder = |floor: &str| {
         UniswapV3Source::builder(chain.reader(), feed())
             .factory(chain.factory)
             .token(base)
             .quote(quote)
             .mode(PriceMode::Spot)
+            .min_depth(Price::parse(floor, 18).unwrap())
+            .build()
+            .unwrap()
     };
-    // No liquidity at all: refused even without a floor.
-    assert!(matches!(fetch(&builder().build().unwrap()).await, Err(SourceError::Manipulated { .. })));
+    // No liquidity at all: refused even with a floor of zero.
+    assert!(matches!(fetch(&builder("0")).await, Err(SourceError::Manipulated { .. })));
     chain.add_liquidity_around(pool, 20_000, LIQUIDITY).await;
-    match fetch(&builder().min_liquidity(floor).build().unwrap()).await {
+    // 1e24 of liquidity at 0.00003 quote per base: the quote token's virtual reserve is
+    // L·√(quote per base) = 1e24 · 0.005477… = 5477.2… quote tokens.
+    match fetch(&builder("6000")).await {
         Err(SourceError::Manipulated { reason, .. }) => {
-            assert!(
-                reason.contains(&format!("in-range liquidity {LIQUIDITY}, below the floor {floor}")),
-                "{reason}"
-            );
+            assert!(reason.contains("held 5477.") && reason.contains("below the floor 6000"), "{reason}");
+            assert!(reason.contains(&pool.to_string()), "{reason}");
         }
         other => panic!("expected Manipulated, got {other:?}"),
     }
-    fetch(&builder().min_liquidity(LIQUIDITY).build().unwrap()).await.unwrap();
+    fetch(&builder("5000")).await.unwrap();
+    // Missing, the floor is a configuration error, not a silent default.
+    let err = UniswapV3Source::builder(chain.reader(), feed())
+        .factory(chain.factory)
+        .token(base)
+        .quote(quote)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("set min_depth"), "{err}");
+}
+
+/// The attack on a pool chosen by its liquidity at the moment of the read: take an empty fee
+/// tier, set its price anywhere (nobody arbitrages an empty pool), wait out the TWAP window, and
+/// mint a huge one-tick position just before the bot reads. That pool then had the most in-range
+/// liquidity, and its TWAP and spot agreed on the attacker's price. Weighted by the liquidity
+/// each pool held over the window, it counts for nothing.
+#[tokio::test]
+async fn an_empty_fee_tier_pushed_and_filled_at_the_last_block_cannot_move_the_price() {
+    init_tracing();
+    let chain = UniswapChain::start().await;
+    let (base, quote, honest) = pool_with_history(&chain, 18, 18, true, "0.00003").await;
+    let twap = source(&chain, base, quote, PriceMode::Twap, 18);
+
+    // The attacker creates the 1% tier at ten times the price, and waits a whole window.
+    let attacked =
+        chain.create_pool(base, quote, 10_000, exact::sqrt_price_x96_for("0.0003", 18, 18, true)).await;
+    chain.grow_observations(attacked, 10).await;
+    chain.advance(u64::from(WINDOW) + 60).await;
+    // One block before the read: a one-tick-wide position a thousand times the honest pool's.
+    let tick = chain.slot0(attacked).await.1;
+    let lower = tick.div_euclid(200) * 200;
+    chain.add_liquidity(attacked, lower, lower + 200, LIQUIDITY * 1_000).await;
+    assert!(chain.liquidity(attacked).await > chain.liquidity(honest).await * 100);
+
+    // Against the honest pool's own TWAP over the same window, at the same block.
+    let honest_only = UniswapV3Source::builder(chain.reader(), feed())
+        .pool(honest)
+        .token(base)
+        .window(Duration::from_secs(u64::from(WINDOW)))
+        .min_depth(any_depth())
+        .build()
+        .unwrap();
+    let honest_now = fetch(&honest_only).await.unwrap().price;
+    let attacked_price = fetch(&twap).await.unwrap().price;
+    let moved = honest_now.change_bps(&attacked_price).unwrap();
+    assert!(moved < 5, "the attack moved the TWAP {moved} bps: {honest_now} -> {attacked_price}");
+    let (_, pools) = twap.pools_over_window().await.unwrap();
+    let weight = |pool| pools.iter().find(|p| p.pool == pool).map(|p| p.liquidity).unwrap();
+    assert!(
+        weight(attacked).saturating_mul(1_000_000) < weight(honest),
+        "the attacker's pool weighs {} against {}",
+        weight(attacked),
+        weight(honest)
+    );
+    // Spot mode, which is chosen by the liquidity of the moment, is what the attack buys.
+    let spot = fetch(&source(&chain, base, quote, PriceMode::Spot, 18)).await.unwrap().price;
+    assert!(honest_now.change_bps(&spot).unwrap() > 5_000, "spot mode follows the attacker: {spot}");
 }

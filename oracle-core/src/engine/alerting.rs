@@ -237,6 +237,15 @@ fn skip_alert(bot_id: &str, reason: &SkipReason) -> Option<Alert> {
             format!("{feed} price cannot be represented"),
             format!("{error}; nothing was sent."),
         ),
+        SkipReason::HeldForConfirmation { feed, move_bps, seen, needed } => (
+            Severity::Warning,
+            format!("Large {feed} move held for confirmation"),
+            format!(
+                "{feed} moved {} from the on-chain price: it is sent only once {needed} consecutive ticks \
+                 see it ({seen} so far). If it reverts meanwhile, nothing is sent.",
+                move_bps.map_or_else(|| "from zero".to_owned(), format_bps)
+            ),
+        ),
         // The balance has conditions of its own, checked every tick (`observe_balance`).
         SkipReason::BalanceTooLow { .. }
         | SkipReason::LandedElsewhere { .. }

@@ -20,9 +20,9 @@ pub(crate) use self::alerting::format_bps;
 pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickReport};
 use self::{alerting::AlertFanout, metrics as m};
 use crate::{
-    Alerter, Decision, FeedId, Fence, FencingToken, LeaderElector, Leadership, Lease, Observation,
+    Alerter, Decision, FeedId, Fence, FencingToken, Holds, LeaderElector, Leadership, Lease, Observation,
     OnChainState, PendingUpdate, Policy, PriceSource, Rejection, SourceError, SubmitError, SubmitPlan,
-    Submitter, decide,
+    Submitter, confirm, decide,
 };
 
 /// Why an engine could not be built.
@@ -189,6 +189,7 @@ impl EngineBuilder {
             receipt_timeout: self.receipt_timeout.unwrap_or(Duration::from_secs(120)),
             outstanding: Mutex::new(None),
             floor: std::sync::Mutex::new(None),
+            holds: std::sync::Mutex::new(Holds::default()),
             health_gate: self.health_gate,
             target_failures: std::sync::atomic::AtomicU32::new(0),
             backoff_until: std::sync::Mutex::new(None),
@@ -217,6 +218,8 @@ pub struct Engine {
     /// again after the target refused a token as stale), then `Some(None)` for a target without
     /// a fence.
     floor: std::sync::Mutex<Option<Option<FencingToken>>>,
+    /// Large moves seen on the last ticks and not yet confirmed.
+    holds: std::sync::Mutex<Holds>,
     health_gate: Option<(u32, Duration)>,
     /// Consecutive leader ticks that failed against the target.
     target_failures: std::sync::atomic::AtomicU32,
@@ -304,7 +307,9 @@ impl Engine {
         let started_at = SystemTime::now();
         let clock = Instant::now();
         let mut seen = Seen::default();
-        let outcome = self.tick_inner(&mut seen).await;
+        // Every read of this tick runs inside its scope: sources shared by several feeds answer
+        // them all from one read (one Chainlink round per tick).
+        let outcome = TICK.scope(next_tick_id(), self.tick_inner(&mut seen)).await;
         let report = TickReport {
             started_at,
             took: clock.elapsed(),
@@ -485,7 +490,15 @@ impl Engine {
             Ok(obs) => obs,
             Err(failure) => return TickOutcome::Failed(failure),
         };
-        let plan = match decide(&state, &observations, &self.policy, Self::decision_time(&state)) {
+        let decision = decide(&state, &observations, &self.policy, Self::decision_time(&state));
+        // Large moves wait for confirming ticks (pure: what was seen goes in, the next state out).
+        let decision = {
+            let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+            let (decision, next) = confirm(decision, &holds, &self.policy);
+            *holds = next;
+            decision
+        };
+        let plan = match decision {
             Decision::Skip(reason) => return TickOutcome::Skipped(reason),
             Decision::Submit(plan) => plan,
         };
@@ -644,6 +657,27 @@ impl Engine {
 struct Seen {
     lease: Option<Lease>,
     state: Option<OnChainState>,
+}
+
+tokio::task_local! {
+    /// The id of the engine tick the current task runs, if any.
+    static TICK: u64;
+}
+
+/// Tick ids, unique within the process (across engines).
+static TICK_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_tick_id() -> u64 {
+    TICK_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The id of the engine tick the calling task runs inside, or `None` outside any tick (a CLI
+/// reading prices, a test calling a source directly).
+///
+/// Sources use it to read once per tick: see `oracle_sources::OncePerTick`. Reads spawned onto
+/// other tasks are outside the tick.
+pub fn current_tick() -> Option<u64> {
+    TICK.try_with(|t| *t).ok()
 }
 
 /// The highest token of a stale-token refusal in `outcome`, if that is why the tick failed.

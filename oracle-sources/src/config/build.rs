@@ -69,21 +69,52 @@ impl Providers {
     }
 }
 
+/// Chainlink sources already built, by what they read: one instance per aggregator and feed,
+/// shared by every feed that uses it.
+#[derive(Default)]
+struct Shared(BTreeMap<String, Arc<dyn PriceSource>>);
+
 impl SourceConfig {
     /// Builds one source per feed. Nothing is read from any chain or API yet.
+    ///
+    /// A Chainlink aggregator used by several feeds (ETH/USD alone and inside the elizaOS/USD
+    /// composite) is built once and read once per engine tick ([`crate::OncePerTick`]), so every
+    /// feed of a tick sees the same round.
     pub fn build(&self, providers: &Providers) -> Result<BTreeMap<FeedId, Arc<dyn PriceSource>>, Error> {
-        self.feeds.iter().map(|(feed, spec)| Ok((feed.clone(), spec.build(feed, providers)?))).collect()
+        let mut shared = Shared::default();
+        self.feeds
+            .iter()
+            .map(|(feed, spec)| Ok((feed.clone(), spec.build_shared(feed, providers, &mut shared)?)))
+            .collect()
     }
 }
 
 impl SourceSpec {
     /// Builds this source to answer `feed`.
     pub fn build(&self, feed: &FeedId, providers: &Providers) -> Result<Arc<dyn PriceSource>, Error> {
+        self.build_shared(feed, providers, &mut Shared::default())
+    }
+
+    fn build_shared(
+        &self,
+        feed: &FeedId,
+        providers: &Providers,
+        shared: &mut Shared,
+    ) -> Result<Arc<dyn PriceSource>, Error> {
         Ok(match self {
-            Self::Chainlink(spec) => Arc::new(chainlink(spec, feed, providers)?),
+            Self::Chainlink(spec) => {
+                let key = format!("{feed}|{spec:?}");
+                if let Some(source) = shared.0.get(&key) {
+                    return Ok(Arc::clone(source));
+                }
+                let source: Arc<dyn PriceSource> =
+                    Arc::new(crate::OncePerTick::new(Arc::new(chainlink(spec, feed, providers)?)));
+                shared.0.insert(key, Arc::clone(&source));
+                source
+            }
             Self::UniswapV3(spec) => Arc::new(uniswap(spec, feed, providers)?),
-            Self::Composite(spec) => Arc::new(composite(spec, feed, providers)?),
-            Self::Median(spec) => Arc::new(median(spec, feed, providers)?),
+            Self::Composite(spec) => Arc::new(composite(spec, feed, providers, shared)?),
+            Self::Median(spec) => Arc::new(median(spec, feed, providers, shared)?),
             Self::HttpJson(spec) => Arc::new(http_json(spec, feed)?),
             Self::Fixed(spec) => Arc::new(fixed(spec, feed)?),
         })
@@ -130,8 +161,8 @@ fn uniswap(spec: &UniswapV3Spec, feed: &FeedId, providers: &Providers) -> Result
     if let Some(window) = spec.window_s {
         builder = builder.window(Duration::from_secs(u64::from(window)));
     }
-    if let Some(floor) = spec.min_liquidity {
-        builder = builder.min_liquidity(floor.0);
+    if let Some(floor) = spec.min_depth {
+        builder = builder.min_depth(floor.0);
     }
     if let Some(bps) = spec.max_divergence_bps {
         builder = builder.max_divergence_bps(bps);
@@ -145,9 +176,14 @@ fn uniswap(spec: &UniswapV3Spec, feed: &FeedId, providers: &Providers) -> Result
     builder.build()
 }
 
-fn composite(spec: &CompositeSpec, feed: &FeedId, providers: &Providers) -> Result<CompositeSource, Error> {
-    let a = Leg::new(spec.a.feed.clone(), spec.a.source.build(&spec.a.feed, providers)?);
-    let b = Leg::new(spec.b.feed.clone(), spec.b.source.build(&spec.b.feed, providers)?);
+fn composite(
+    spec: &CompositeSpec,
+    feed: &FeedId,
+    providers: &Providers,
+    shared: &mut Shared,
+) -> Result<CompositeSource, Error> {
+    let a = Leg::new(spec.a.feed.clone(), spec.a.source.build_shared(&spec.a.feed, providers, shared)?);
+    let b = Leg::new(spec.b.feed.clone(), spec.b.source.build_shared(&spec.b.feed, providers, shared)?);
     let source = CompositeSource::new(feed.clone(), a, b);
     match spec.decimals {
         Some(decimals) => source.with_decimals(decimals),
@@ -155,10 +191,15 @@ fn composite(spec: &CompositeSpec, feed: &FeedId, providers: &Providers) -> Resu
     }
 }
 
-fn median(spec: &MedianSpec, feed: &FeedId, providers: &Providers) -> Result<MedianSource, Error> {
+fn median(
+    spec: &MedianSpec,
+    feed: &FeedId,
+    providers: &Providers,
+    shared: &mut Shared,
+) -> Result<MedianSource, Error> {
     let mut builder = MedianSource::builder(feed.clone());
     for source in &spec.sources {
-        builder = builder.source(source.build(feed, providers)?);
+        builder = builder.source(source.build_shared(feed, providers, shared)?);
     }
     if let Some(n) = spec.min_sources {
         builder = builder.min_sources(n);

@@ -3,10 +3,10 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, address};
-use oracle_core::{FeedId, PriceSource};
+use oracle_core::{FeedId, Price, PriceSource};
 
 use super::{
-    ChainlinkSpec, CompositeSpec, LegSpec, Liquidity, Providers, SourceConfig, SourceSpec, UniswapV3Spec,
+    ChainlinkSpec, CompositeSpec, Depth, LegSpec, Providers, SourceConfig, SourceSpec, UniswapV3Spec,
 };
 use crate::{Error, uniswap::PriceMode};
 
@@ -14,8 +14,24 @@ use crate::{Error, uniswap::PriceMode};
 pub const BASE_UNISWAP_V3_FACTORY: Address = address!("33128a8fC17869897dcE68Ed026d694621f6FDfD");
 /// WETH on Base (and every OP-stack chain).
 pub const BASE_WETH: Address = address!("4200000000000000000000000000000000000006");
+/// Chainlink's L2 sequencer-uptime feed on Base mainnet (answer 0: up, 1: down). Source:
+/// Chainlink's documentation, "L2 Sequencer Uptime Feeds", Available networks, "BASE mainnet"
+/// (docs.chain.link/data-feeds/l2-sequencer-feeds; smartcontractkit/documentation,
+/// `src/content/data-feeds/l2-sequencer-feeds.mdx`).
+pub const BASE_SEQUENCER_UPTIME_FEED: Address = address!("BCF85224fc0756B9Fa45aA7892530B47e10b6433");
+
 /// Chainlink's ETH/USD aggregator on Base.
 pub const BASE_CHAINLINK_ETH_USD: Address = address!("71041dddad3595F9CEd3DcCFBe3D1F4b0a16Bb70");
+/// The default depth floor of the elizaOS/WETH pools: 50 WETH of in-range liquidity,
+/// time-weighted over the TWAP window. Holding a pool's price off its market for a whole window
+/// against arbitrage costs a multiple of its depth; at 50 WETH (about $150k at $3000) that is far
+/// more than a paymaster's conversions at a skewed rate could pay back in one 50% step.
+pub const DEFAULT_ELIZAOS_MIN_DEPTH_WETH: u64 = 50;
+
+fn default_min_depth() -> Price {
+    Price::whole(DEFAULT_ELIZAOS_MIN_DEPTH_WETH)
+}
+
 /// The intermediate feed of the default elizaOS/USD composite: WETH per elizaOS, from the pool.
 pub const ELIZAOS_WETH: FeedId = FeedId::from_static("ELIZAOS/WETH");
 
@@ -31,7 +47,7 @@ pub struct JejuDefaults {
     sequencer: Option<(Address, Duration)>,
     window: Option<Duration>,
     mode: PriceMode,
-    min_liquidity: Option<u128>,
+    min_depth: Price,
     max_divergence_bps: Option<u64>,
 }
 
@@ -39,9 +55,12 @@ pub struct JejuDefaults {
 /// aggregator and its maximum age):
 ///
 /// - `ETH/USD`: Chainlink's aggregator on Base (default [`BASE_CHAINLINK_ETH_USD`]);
-/// - `ELIZAOS/USD` = `ELIZAOS/WETH` × `ETH/USD`: the 30-minute TWAP of the elizaOS/WETH pool
-///   with the most in-range liquidity among fee tiers 500, 3000 and 10000 of the Uniswap V3
-///   factory ([`BASE_UNISWAP_V3_FACTORY`], WETH [`BASE_WETH`]), times the same Chainlink feed.
+/// - `ELIZAOS/USD` = `ELIZAOS/WETH` × `ETH/USD`: the 30-minute TWAP of the elizaOS/WETH pools at
+///   fee tiers 500, 3000 and 10000 of the Uniswap V3 factory ([`BASE_UNISWAP_V3_FACTORY`], WETH
+///   [`BASE_WETH`]), weighted by the liquidity each held over the window, refused below
+///   [`DEFAULT_ELIZAOS_MIN_DEPTH_WETH`] WETH of depth; times the same Chainlink feed, read once
+///   per tick for both feeds;
+/// - Chainlink gated on Base's sequencer-uptime feed ([`BASE_SEQUENCER_UPTIME_FEED`]).
 ///
 /// ```
 /// use oracle_core::FeedId;
@@ -56,10 +75,12 @@ pub fn jeju_defaults(elizaos_token: Address) -> JejuDefaults {
         weth: BASE_WETH,
         chainlink_eth_usd: BASE_CHAINLINK_ETH_USD,
         chainlink_max_age: Duration::from_secs(3600),
-        sequencer: None,
+        // On by default: Chainlink's answers on an L2 are stale-but-fresh-looking while its
+        // sequencer is down, and for a while after it comes back.
+        sequencer: Some((BASE_SEQUENCER_UPTIME_FEED, crate::DEFAULT_SEQUENCER_GRACE_PERIOD)),
         window: None,
         mode: PriceMode::Twap,
-        min_liquidity: None,
+        min_depth: default_min_depth(),
         max_divergence_bps: None,
     }
 }
@@ -89,9 +110,16 @@ impl JejuDefaults {
         self
     }
 
-    /// Gates Chainlink on Base's L2 sequencer-uptime feed.
+    /// Gates Chainlink on this L2 sequencer-uptime feed (default: Base's,
+    /// [`BASE_SEQUENCER_UPTIME_FEED`], with the default grace period).
     pub fn sequencer_uptime_feed(mut self, feed: Address, grace_period: Duration) -> Self {
         self.sequencer = Some((feed, grace_period));
+        self
+    }
+
+    /// Turns the sequencer check off: only for a chain without a sequencer (an L1, a test chain).
+    pub fn without_sequencer_check(mut self) -> Self {
+        self.sequencer = None;
         self
     }
 
@@ -107,9 +135,10 @@ impl JejuDefaults {
         self
     }
 
-    /// The pool's in-range liquidity floor.
-    pub fn min_liquidity(mut self, floor: u128) -> Self {
-        self.min_liquidity = Some(floor);
+    /// The pools' least depth in WETH, time-weighted over the window (default
+    /// [`DEFAULT_ELIZAOS_MIN_DEPTH_WETH`]).
+    pub fn min_depth(mut self, floor: Price) -> Self {
+        self.min_depth = floor;
         self
     }
 
@@ -137,7 +166,7 @@ impl JejuDefaults {
             fee_tiers: None,
             window_s: self.window.map(|w| u32::try_from(w.as_secs()).unwrap_or(u32::MAX)),
             mode: self.mode,
-            min_liquidity: self.min_liquidity.map(Liquidity),
+            min_depth: Some(Depth(self.min_depth)),
             max_divergence_bps: self.max_divergence_bps,
             decimals: None,
             block_time_ms: None,

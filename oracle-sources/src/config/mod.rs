@@ -9,7 +9,7 @@
 //! | `kind` | keys (defaults) |
 //! |---|---|
 //! | `chainlink` | `address`, `max_age_s` (3600), `sequencer_uptime_feed` (none), `grace_period_s` (3600), `chain` |
-//! | `uniswap_v3` | `factory` **or** `pool`, `token`, `quote` (required with `factory`), `fee_tiers` ([500, 3000, 10000]), `window_s` (1800), `mode` (`"twap"` or `"spot"`, `"twap"`), `min_liquidity` (1; integer or decimal string), `max_divergence_bps` (1000), `decimals` (18), `block_time_ms` (2000), `chain` |
+//! | `uniswap_v3` | `factory` **or** `pool`, `token`, `quote` (required with `factory`), `fee_tiers` ([500, 3000, 10000]), `window_s` (1800), `mode` (`"twap"` or `"spot"`, `"twap"`), `min_depth` (**required**: the pools' least in-range liquidity in whole quote tokens, time-weighted over the window, e.g. `50` for 50 WETH; integer or decimal string), `max_divergence_bps` (1000), `decimals` (18), `block_time_ms` (2000), `chain` |
 //! | `composite` | `a`, `b` (tables: `feed` plus a source), `decimals` (18) |
 //! | `median` | `sources` (array of sources), `min_sources` (a majority), `max_spread_bps` (200) |
 //! | `http_json` | `url`, `pointer` (`""`), `decimals` (8), `timeout_s` (10) |
@@ -28,13 +28,14 @@ mod jeju;
 use std::{collections::BTreeMap, fmt, path::Path};
 
 use alloy::primitives::Address;
-use oracle_core::FeedId;
+use oracle_core::{FeedId, Price};
 use serde::{Deserialize, Serialize};
 
 pub use self::{
     build::Providers,
     jeju::{
-        BASE_CHAINLINK_ETH_USD, BASE_UNISWAP_V3_FACTORY, BASE_WETH, ELIZAOS_WETH, JejuDefaults, jeju_defaults,
+        BASE_CHAINLINK_ETH_USD, BASE_SEQUENCER_UPTIME_FEED, BASE_UNISWAP_V3_FACTORY, BASE_WETH,
+        DEFAULT_ELIZAOS_MIN_DEPTH_WETH, ELIZAOS_WETH, JejuDefaults, jeju_defaults,
     },
 };
 use crate::{Error, uniswap::PriceMode};
@@ -134,9 +135,9 @@ pub struct UniswapV3Spec {
     /// `"twap"` (default) or `"spot"`.
     #[serde(default)]
     pub mode: PriceMode,
-    /// The in-range liquidity floor (a TOML integer, or a decimal string above 2^63).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_liquidity: Option<Liquidity>,
+    /// Required: the least depth of the pools, in whole quote tokens, time-weighted over the
+    /// window (e.g. `50` for 50 WETH); shallower pools are refused as manipulable.
+    pub min_depth: Option<Depth>,
     /// The largest spot-versus-TWAP gap in basis points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_divergence_bps: Option<u64>,
@@ -269,38 +270,52 @@ impl<'de> Deserialize<'de> for LegSpec {
     }
 }
 
-/// A `u128` that TOML can carry: an integer up to 2^63 - 1, or a decimal string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Liquidity(pub u128);
+/// A pool depth in whole quote tokens (`min_depth = 50` or `min_depth = "0.5"`): read into a
+/// [`Price`] with up to 18 decimals, exactly (never through a float). Equal by value: `50` and
+/// `50.0` are one depth.
+#[derive(Debug, Clone, Copy)]
+pub struct Depth(pub Price);
 
-impl Serialize for Liquidity {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match i64::try_from(self.0) {
-            Ok(small) => serializer.serialize_i64(small),
-            Err(_) => serializer.serialize_str(&self.0.to_string()),
-        }
+impl PartialEq for Depth {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.cmp_value(&other.0).is_eq()
     }
 }
 
-impl<'de> Deserialize<'de> for Liquidity {
+impl Eq for Depth {}
+
+/// The decimals a depth is read with.
+const DEPTH_DECIMALS: u8 = 18;
+
+impl Serialize for Depth {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Depth {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
-            type Value = Liquidity;
+            type Value = Depth;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-negative integer, or a decimal string for values above 2^63")
+                f.write_str(
+                    "a depth in whole quote tokens: a non-negative integer, or a decimal string like \"0.5\"",
+                )
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Liquidity, E> {
-                Ok(Liquidity(u128::from(v)))
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Depth, E> {
+                self.visit_str(&v.to_string())
             }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Liquidity, E> {
-                u128::try_from(v).map(Liquidity).map_err(|_| E::custom("liquidity cannot be negative"))
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Depth, E> {
+                if v < 0 {
+                    return Err(E::custom("a depth cannot be negative"));
+                }
+                self.visit_str(&v.to_string())
             }
-            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Liquidity, E> {
-                Ok(Liquidity(v))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Liquidity, E> {
-                v.trim().parse::<u128>().map(Liquidity).map_err(|_| E::custom(format!("{v:?} is not a u128")))
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Depth, E> {
+                Price::parse(v.trim(), DEPTH_DECIMALS)
+                    .map(Depth)
+                    .map_err(|e| E::custom(format!("{v:?} is not a depth in quote tokens: {e}")))
             }
         }
         deserializer.deserialize_any(Visitor)

@@ -24,7 +24,7 @@ fn the_sample_parses() {
     assert_eq!(pool.quote, Some(BASE_WETH));
     assert_eq!(pool.fee_tiers.as_deref(), Some(&[500, 3000, 10_000][..]));
     assert_eq!(pool.mode, PriceMode::Twap);
-    assert_eq!(pool.min_liquidity, Some(Liquidity(1_000_000_000_000_000_000_000)));
+    assert_eq!(pool.min_depth, Some(Depth(Price::whole(50))));
     let Some(SourceSpec::Median(btc)) = config.feeds.get(&FeedId::new("BTC/USD")) else {
         panic!("{config:?}")
     };
@@ -69,8 +69,12 @@ fn typos_and_bad_values_are_errors() {
             "vwap",
         ),
         (
-            "[feeds.\"X\"]\nkind = \"uniswap_v3\"\ntoken = \"0x4200000000000000000000000000000000000006\"\nmin_liquidity = -1",
+            "[feeds.\"X\"]\nkind = \"uniswap_v3\"\ntoken = \"0x4200000000000000000000000000000000000006\"\nmin_depth = -1",
             "negative",
+        ),
+        (
+            "[feeds.\"X\"]\nkind = \"uniswap_v3\"\ntoken = \"0x4200000000000000000000000000000000000006\"\nmin_liquidity = 1",
+            "min_liquidity",
         ),
         ("[feeds.\"X\"]\nkind = \"fixed\"\nprice = \"1\"\n[other]\n", "other"),
     ] {

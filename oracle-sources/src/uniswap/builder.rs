@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use alloy::{primitives::Address, providers::DynProvider};
-use oracle_core::{FeedId, MAX_DECIMALS};
+use oracle_core::{FeedId, MAX_DECIMALS, Price};
 
 use super::UniswapV3Source;
 use crate::Error;
@@ -12,9 +12,6 @@ use crate::Error;
 pub const DEFAULT_FEE_TIERS: [u32; 3] = [500, 3000, 10_000];
 /// The default TWAP window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 60);
-/// The default liquidity floor: any in-range liquidity at all. Set a real floor per pool: the
-/// unit (`sqrt(raw0 · raw1)`) depends on both tokens' decimals.
-pub const DEFAULT_MIN_LIQUIDITY: u128 = 1;
 /// The default largest gap between spot and TWAP before a pool is suspected of manipulation.
 pub const DEFAULT_MAX_DIVERGENCE_BPS: u64 = 1_000;
 /// The default number of decimals of the prices a pool source answers.
@@ -61,7 +58,7 @@ pub struct UniswapV3SourceBuilder {
     fee_tiers: Vec<u32>,
     window: Duration,
     mode: PriceMode,
-    min_liquidity: u128,
+    min_depth: Option<Price>,
     max_divergence_bps: u64,
     decimals: u8,
     block_time: Duration,
@@ -79,7 +76,7 @@ impl UniswapV3SourceBuilder {
             fee_tiers: DEFAULT_FEE_TIERS.to_vec(),
             window: DEFAULT_WINDOW,
             mode: PriceMode::Twap,
-            min_liquidity: DEFAULT_MIN_LIQUIDITY,
+            min_depth: None,
             max_divergence_bps: DEFAULT_MAX_DIVERGENCE_BPS,
             decimals: DEFAULT_DECIMALS,
             block_time: DEFAULT_BLOCK_TIME,
@@ -129,9 +126,14 @@ impl UniswapV3SourceBuilder {
         self
     }
 
-    /// Refuse (`Manipulated`) when the pool's in-range `liquidity()` is below this.
-    pub fn min_liquidity(mut self, floor: u128) -> Self {
-        self.min_liquidity = floor;
+    /// Required: the least depth the pools may have, in whole quote tokens (e.g. `50` for "50
+    /// WETH"): the quote token's virtual reserve of the pools' in-range liquidity, time-weighted
+    /// over the window in TWAP mode (the liquidity's harmonic mean at each pool's mean tick,
+    /// summed over the pools), at the current block in spot mode. Shallower pools are refused as
+    /// `Manipulated`. There is no default: what is deep enough depends on the quote token's value;
+    /// `Price::zero(0)` says "any depth" explicitly.
+    pub fn min_depth(mut self, floor: Price) -> Self {
+        self.min_depth = Some(floor);
         self
     }
 
@@ -197,6 +199,13 @@ impl UniswapV3SourceBuilder {
         if self.block_time.is_zero() {
             return Err(config("the block time must be positive".into()));
         }
+        let min_depth = self.min_depth.ok_or_else(|| {
+            config(
+                "set min_depth: the least in-range liquidity, in quote tokens (time-weighted over the \
+                 window), below which the price is refused (e.g. 50 for a WETH quote)"
+                    .into(),
+            )
+        })?;
         Ok(UniswapV3Source::from_parts(super::Settings {
             provider: self.provider,
             feed: self.feed,
@@ -205,7 +214,7 @@ impl UniswapV3SourceBuilder {
             quote: self.quote,
             window_secs,
             mode: self.mode,
-            min_liquidity: self.min_liquidity,
+            min_depth,
             max_divergence_bps: self.max_divergence_bps,
             decimals: self.decimals,
             block_time: self.block_time,

@@ -58,8 +58,8 @@ use tokio::sync::OnceCell;
 use self::{bindings::IUniswapV3Pool, builder::PoolLocator, pool::Pair, price_math::price_at_sqrt_ratio};
 pub use self::{
     builder::{
-        DEFAULT_BLOCK_TIME, DEFAULT_DECIMALS, DEFAULT_FEE_TIERS, DEFAULT_MAX_DIVERGENCE_BPS,
-        DEFAULT_MIN_LIQUIDITY, DEFAULT_WINDOW, PriceMode, UniswapV3SourceBuilder,
+        DEFAULT_BLOCK_TIME, DEFAULT_DECIMALS, DEFAULT_FEE_TIERS, DEFAULT_MAX_DIVERGENCE_BPS, DEFAULT_WINDOW,
+        PriceMode, UniswapV3SourceBuilder,
     },
     pool::PoolChoice,
 };
@@ -74,7 +74,7 @@ pub(crate) struct Settings {
     pub(crate) quote: Option<Address>,
     pub(crate) window_secs: u32,
     pub(crate) mode: PriceMode,
-    pub(crate) min_liquidity: u128,
+    pub(crate) min_depth: Price,
     pub(crate) max_divergence_bps: u64,
     pub(crate) decimals: u8,
     pub(crate) block_time: Duration,
@@ -112,11 +112,23 @@ impl UniswapV3Source {
         Self { settings, name, pair: OnceCell::new(), pools: OnceCell::new(), last_pool: Mutex::new(None) }
     }
 
-    /// The pool a fetch would use right now, and its in-range liquidity.
+    /// The pool that weighs most in a fetch right now: in TWAP mode the one with the most
+    /// in-range liquidity over the window (harmonic mean), in spot mode the one with the most now.
     pub async fn choose_pool(&self) -> Result<PoolChoice, SourceError> {
         let snapshot = self.snapshot().await?;
         let pair = self.pair(snapshot.at).await?;
-        self.select_pool(snapshot.at, &pair).await
+        match self.settings.mode {
+            PriceMode::Spot => self.select_spot_pool(snapshot.at, &pair).await,
+            PriceMode::Twap => self.weighted_twap(snapshot, &pair).await.map(|(_, _, dominant)| dominant),
+        }
+    }
+
+    /// Every candidate pool over the TWAP window (its mean tick and harmonic-mean liquidity), and
+    /// the weighted mean tick a fetch prices at.
+    pub async fn pools_over_window(&self) -> Result<(i32, Vec<PoolChoice>), SourceError> {
+        let snapshot = self.snapshot().await?;
+        let pair = self.pair(snapshot.at).await?;
+        self.weighted_twap(snapshot, &pair).await.map(|(tick, pools, _)| (tick, pools))
     }
 
     fn unreachable(&self, what: &str, error: &dyn std::fmt::Display) -> SourceError {
@@ -152,6 +164,17 @@ impl UniswapV3Source {
         Ok(Snapshot { at: BlockId::number(number), number, timestamp: block.header.timestamp })
     }
 
+    /// The pool's `slot0` sqrt price at the snapshot.
+    async fn sqrt_price(&self, pool: Address, snapshot: Snapshot) -> Result<U256, SourceError> {
+        let slot0 = IUniswapV3Pool::new(pool, self.settings.provider.clone())
+            .slot0()
+            .block(snapshot.at)
+            .call()
+            .await
+            .map_err(|e| self.unreachable(&format!("pool {pool} slot0()"), &e))?;
+        Ok(U256::from(slot0.sqrtPriceX96))
+    }
+
     /// The price at a sqrt price, as this source answers it.
     fn price(&self, sqrt_price_x96: U256, pair: &Pair, what: &str) -> Result<Price, SourceError> {
         price_at_sqrt_ratio(sqrt_price_x96, pair.orientation, self.settings.decimals)
@@ -171,34 +194,40 @@ impl PriceSource for UniswapV3Source {
         }
         let snapshot = self.snapshot().await?;
         let pair = self.pair(snapshot.at).await?;
-        let choice = self.select_pool(snapshot.at, &pair).await?;
-        if choice.liquidity == 0 || choice.liquidity < self.settings.min_liquidity {
-            return Err(self.manipulated(format!(
-                "pool {} has in-range liquidity {}, below the floor {} (block {})",
-                choice.pool, choice.liquidity, self.settings.min_liquidity, snapshot.number
-            )));
-        }
-        let pool = IUniswapV3Pool::new(choice.pool, self.settings.provider.clone());
-        let slot0 = pool
-            .slot0()
-            .block(snapshot.at)
-            .call()
-            .await
-            .map_err(|e| self.unreachable(&format!("pool {} slot0()", choice.pool), &e))?;
-        let sqrt_price = U256::from(slot0.sqrtPriceX96);
-        let spot = self.price(sqrt_price, &pair, &format!("spot of pool {}", choice.pool))?;
-        let price = match self.settings.mode {
-            PriceMode::Spot => spot,
+        let (price, choice, spot) = match self.settings.mode {
+            PriceMode::Spot => {
+                let choice = self.select_spot_pool(snapshot.at, &pair).await?;
+                self.check_depth(&[choice], &pair, snapshot.number)?;
+                let sqrt = self.sqrt_price(choice.pool, snapshot).await?;
+                let spot = self.price(sqrt, &pair, &format!("spot of pool {}", choice.pool))?;
+                (spot, choice, spot)
+            }
             PriceMode::Twap => {
-                let (twap, twap_sqrt) = self.twap(&pool, snapshot, &pair).await?;
+                let (tick, pools, dominant) = self.weighted_twap(snapshot, &pair).await?;
+                self.check_depth(&pools, &pair, snapshot.number)?;
+                let twap_sqrt = tick_math::sqrt_ratio_at_tick(tick)
+                    .map_err(|e| self.invalid("pool observe", format!("weighted mean tick: {e}")))?;
+                let twap = self.price(
+                    twap_sqrt,
+                    &pair,
+                    &format!(
+                        "{}s TWAP of {} pool(s) (weighted mean tick {tick})",
+                        self.settings.window_secs,
+                        pools.len()
+                    ),
+                )?;
+                // The guard compares the dominant pool's spot with the weighted TWAP: a thin pool
+                // pushed far away cannot veto the feed (it barely weighs), the deep one can.
+                let sqrt = self.sqrt_price(dominant.pool, snapshot).await?;
+                let spot = self.price(sqrt, &pair, &format!("spot of pool {}", dominant.pool))?;
                 self.check_divergence(
-                    choice.pool,
-                    (&spot, sqrt_price),
+                    dominant.pool,
+                    (&spot, sqrt),
                     (&twap, twap_sqrt),
                     &pair,
                     snapshot.number,
                 )?;
-                twap
+                (twap, dominant, spot)
             }
         };
         if price.is_zero() {

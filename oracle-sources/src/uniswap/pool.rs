@@ -1,5 +1,7 @@
-//! Which pool, and how its two tokens read: token order and decimals (read once), and the
-//! choice among fee tiers by in-range liquidity (read every fetch).
+//! Which pools, and how their two tokens read: token order and decimals (read once), the
+//! candidate pools of the pair (found once through the factory), and, in spot mode only, the
+//! choice among them by in-range liquidity now. (TWAP mode weighs every pool by the liquidity it
+//! held over the window: see `twap.rs`.)
 
 use alloy::{eips::BlockId, primitives::Address};
 use futures_util::future::try_join_all;
@@ -12,15 +14,18 @@ use super::{
     price_math::PairOrientation,
 };
 
-/// The pool a fetch uses.
+/// One pool as a fetch read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolChoice {
     /// The pool's address.
     pub pool: Address,
     /// Its fee tier, when found through the factory.
     pub fee: Option<u32>,
-    /// Its in-range `liquidity()` at the block read.
+    /// TWAP mode: its harmonic-mean in-range liquidity over the window (what `OracleLibrary`
+    /// weighs pools by). Spot mode: its in-range `liquidity()` at the block read.
     pub liquidity: u128,
+    /// TWAP mode: its arithmetic mean tick over the window. Spot mode: its current tick.
+    pub tick: i32,
 }
 
 /// The pair as the pool orders it; fixed for the life of a pool.
@@ -136,27 +141,50 @@ impl UniswapV3Source {
         Ok(pools)
     }
 
-    /// The pool to read: the configured one, or the candidate with the most in-range liquidity
-    /// (ties go to the first fee tier listed).
-    pub(super) async fn select_pool(&self, at: BlockId, pair: &Pair) -> Result<PoolChoice, SourceError> {
-        let candidates: Vec<(Option<u32>, Address)> = match &self.settings.locator {
+    /// The pools a fetch considers: the configured one, or every fee tier's pool of the pair.
+    pub(super) async fn candidate_pools(
+        &self,
+        at: BlockId,
+    ) -> Result<Vec<(Option<u32>, Address)>, SourceError> {
+        Ok(match &self.settings.locator {
             PoolLocator::Pool(pool) => vec![(None, *pool)],
             PoolLocator::Factory { factory, fee_tiers } => {
                 self.candidates(at, *factory, fee_tiers).await?.iter().map(|&(f, p)| (Some(f), p)).collect()
             }
-        };
-        let liquidities = try_join_all(candidates.iter().map(|&(fee, pool)| async move {
-            let liquidity = IUniswapV3Pool::new(pool, self.settings.provider.clone())
-                .liquidity()
-                .block(at)
-                .call()
-                .await
-                .map_err(|e| self.unreachable(&format!("pool {pool} liquidity()"), &e))?;
-            Ok::<_, SourceError>(PoolChoice { pool, fee, liquidity })
+        })
+    }
+
+    /// Spot mode: the candidate with the most in-range liquidity right now (ties go to the first
+    /// fee tier listed), with its current tick. A position minted a block before the read wins
+    /// this choice: that is why spot is never the default.
+    pub(super) async fn select_spot_pool(&self, at: BlockId, pair: &Pair) -> Result<PoolChoice, SourceError> {
+        let candidates = self.candidate_pools(at).await?;
+        let read = try_join_all(candidates.iter().map(|&(fee, pool)| async move {
+            let contract = IUniswapV3Pool::new(pool, self.settings.provider.clone());
+            let (liquidity, slot0) = tokio::try_join!(
+                async {
+                    contract
+                        .liquidity()
+                        .block(at)
+                        .call()
+                        .await
+                        .map_err(|e| self.unreachable(&format!("pool {pool} liquidity()"), &e))
+                },
+                async {
+                    contract
+                        .slot0()
+                        .block(at)
+                        .call()
+                        .await
+                        .map_err(|e| self.unreachable(&format!("pool {pool} slot0()"), &e))
+                },
+            )?;
+            let tick = slot0.tick.as_i32();
+            Ok::<_, SourceError>(PoolChoice { pool, fee, liquidity, tick })
         }))
         .await?;
         let mut best: Option<PoolChoice> = None;
-        for choice in liquidities {
+        for choice in read {
             if best.is_none_or(|b| choice.liquidity > b.liquidity) {
                 best = Some(choice);
             }
@@ -166,14 +194,14 @@ impl UniswapV3Source {
         Ok(best)
     }
 
-    /// Logs when the chosen pool changes (the first choice included).
-    fn note_choice(&self, choice: &PoolChoice, pair: &Pair) {
+    /// Logs when the dominant pool changes (the first choice included).
+    pub(super) fn note_choice(&self, choice: &PoolChoice, pair: &Pair) {
         let Ok(mut last) = self.last_pool.lock() else { return };
         if *last != Some(choice.pool) {
             tracing::info!(
                 source = %self.name, pool = %choice.pool, fee = ?choice.fee, liquidity = choice.liquidity,
                 token0 = %pair.token0, token1 = %pair.token1, previous = ?*last,
-                "using the Uniswap V3 pool with the most in-range liquidity"
+                "the Uniswap V3 pool with the most in-range liquidity leads"
             );
             *last = Some(choice.pool);
         }

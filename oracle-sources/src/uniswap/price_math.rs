@@ -6,7 +6,7 @@
 //! when the base is token1. The old bot inverted in the wrong case; here both orders are one
 //! formula each, computed as a single fraction and floored once.
 
-use alloy::primitives::{U256, U512};
+use alloy::primitives::{Address, U256, U512};
 use oracle_core::{MAX_DECIMALS, Price};
 
 use super::tick_math::{MAX_TICK, MIN_TICK, TickOutOfRange, sqrt_ratio_at_tick};
@@ -36,6 +36,13 @@ pub enum PoolMathError {
     /// A tick outside the pool's range.
     #[error(transparent)]
     Tick(#[from] TickOutOfRange),
+    /// Nothing to weigh: no pool, or no liquidity in any over the window.
+    #[error("no liquidity to weigh the pools' ticks by")]
+    NoWeight,
+    /// The seconds-per-liquidity cumulative did not move over the window (liquidity beyond what
+    /// a pool can hold, or a pool that returned garbage).
+    #[error("secondsPerLiquidityCumulativeX128 did not change over the window")]
+    NoSecondsPerLiquidity,
 }
 
 /// The two tokens of a pool as a price reads them.
@@ -137,6 +144,135 @@ fn clamp_to_i64(value: i128) -> i64 {
     i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// The harmonic-mean in-range liquidity over a window, from two `secondsPerLiquidityCumulativeX128`
+/// values `window_secs` apart, computed as Uniswap's `OracleLibrary.consult` does:
+/// `window · (2^160 − 1) / (Δ << 32)`.
+///
+/// A pool adds `seconds · 2^128 / liquidity` to the cumulative every second (with liquidity 0
+/// counted as 1), so a pool that was empty for most of the window has a tiny harmonic mean even
+/// if a huge position was minted just before the read: this is what makes the weight of a pool
+/// expensive to fake. `Δ` wraps modulo 2^160 like the pool's `uint160`. Where Solidity would
+/// truncate a result past 2^128 to its low bits (liquidity no pool can hold), this saturates.
+///
+/// ```
+/// use alloy::primitives::U256;
+/// use oracle_sources::uniswap::price_math::harmonic_mean_liquidity;
+/// // A constant liquidity L over 100 s adds 100 · 2^128 / L.
+/// let l = 1_000_000_000_000u128;
+/// let delta = (U256::from(100u8) << 128) / U256::from(l);
+/// let h = harmonic_mean_liquidity(U256::ZERO, delta, 100)?;
+/// assert!(h.abs_diff(l) <= l / 1_000_000);
+/// # Ok::<(), oracle_sources::uniswap::price_math::PoolMathError>(())
+/// ```
+pub fn harmonic_mean_liquidity(
+    seconds_per_liquidity_start: U256,
+    seconds_per_liquidity_end: U256,
+    window_secs: u32,
+) -> Result<u128, PoolMathError> {
+    if window_secs == 0 {
+        return Err(PoolMathError::EmptyWindow);
+    }
+    let mask = (U256::from(1u8) << 160) - U256::from(1u8);
+    let delta: U256 = seconds_per_liquidity_end.wrapping_sub(seconds_per_liquidity_start) & mask;
+    if delta.is_zero() {
+        return Err(PoolMathError::NoSecondsPerLiquidity);
+    }
+    // window < 2^32 and 2^160 − 1 < 2^160: the product is < 2^192, as `uint192` in Solidity.
+    let numerator = U256::from(window_secs) * mask;
+    let denominator = delta << 32;
+    let mean = numerator / denominator;
+    Ok(u128::try_from(mean).unwrap_or(u128::MAX))
+}
+
+/// The mean of the pools' ticks weighted by their liquidity, rounded toward negative infinity:
+/// an exact port of `OracleLibrary.getWeightedArithmeticMeanTick` (`Σ tick·weight / Σ weight`).
+///
+/// ```
+/// use oracle_sources::uniswap::price_math::weighted_arithmetic_mean_tick;
+/// // A deep pool at tick 100 and a pool 1000× thinner at tick 50_000: the thin one barely moves it.
+/// assert_eq!(weighted_arithmetic_mean_tick(&[(100, 1_000_000), (50_000, 1_000)])?, 149);
+/// assert_eq!(weighted_arithmetic_mean_tick(&[(-3, 1), (-2, 1)])?, -3); // -2.5 rounds down
+/// # Ok::<(), oracle_sources::uniswap::price_math::PoolMathError>(())
+/// ```
+pub fn weighted_arithmetic_mean_tick(ticks: &[(i32, u128)]) -> Result<i32, PoolMathError> {
+    use alloy::primitives::I256;
+    let mut numerator = I256::ZERO;
+    let mut denominator = U256::ZERO;
+    for &(tick, weight) in ticks {
+        // |tick| < 2^20 and weight < 2^128: each product < 2^148, the sums far below 2^255.
+        let weight = U256::from(weight);
+        numerator += I256::try_from(tick).unwrap_or(I256::ZERO) * I256::from_raw(weight);
+        denominator += weight;
+    }
+    if denominator.is_zero() {
+        return Err(PoolMathError::NoWeight);
+    }
+    let denominator = I256::from_raw(denominator);
+    let mut mean = numerator / denominator;
+    // Solidity's division truncates toward zero; OracleLibrary then rounds negatives down.
+    if numerator.is_negative() && !(numerator % denominator).is_zero() {
+        mean -= I256::ONE;
+    }
+    let mean = i64::try_from(mean).map_err(|_| TickOutOfRange { tick: i64::MAX })?;
+    let tick = i32::try_from(mean).map_err(|_| TickOutOfRange { tick: mean })?;
+    if !(MIN_TICK..=MAX_TICK).contains(&tick) {
+        return Err(TickOutOfRange { tick: mean }.into());
+    }
+    Ok(tick)
+}
+
+/// How many raw units of `quote_token` `base_amount` raw units of `base_token` buy at `tick`: an
+/// exact port of `OracleLibrary.getQuoteAtTick` (including its two branches around
+/// `sqrtRatioX96 ≤ 2^128`, which round differently).
+pub fn quote_at_tick(
+    tick: i32,
+    base_amount: u128,
+    base_token: Address,
+    quote_token: Address,
+) -> Result<U256, PoolMathError> {
+    let sqrt = sqrt_ratio_at_tick(tick)?;
+    let base = U512::from(base_amount);
+    let mul_div = |a: U512, b: U512, d: U512| -> Result<U256, PoolMathError> {
+        let q = (a * b) / d;
+        if q > U512::from(U256::MAX) {
+            return Err(PoolMathError::Overflow { decimals: 0 });
+        }
+        Ok(U256::from_limbs_slice(&q.as_limbs()[..4]))
+    };
+    let sqrt = U512::from(sqrt);
+    if sqrt <= U512::from(u128::MAX) {
+        let ratio_x192 = sqrt * sqrt;
+        let one_x192 = U512::from(1u8) << 192;
+        if base_token < quote_token {
+            mul_div(ratio_x192, base, one_x192)
+        } else {
+            mul_div(one_x192, base, ratio_x192)
+        }
+    } else {
+        // FullMath.mulDiv(sqrt, sqrt, 1 << 64): floored once here, as in Solidity.
+        let ratio_x128 = (sqrt * sqrt) >> 64;
+        let one_x128 = U512::from(1u8) << 128;
+        if base_token < quote_token {
+            mul_div(ratio_x128, base, one_x128)
+        } else {
+            mul_div(one_x128, base, ratio_x128)
+        }
+    }
+}
+
+/// The quote token's virtual reserve of `liquidity` at `tick`, in raw units: `L·√P` when the
+/// quote is token1, `L/√P` when it is token0 (√P = `sqrtPriceX96 / 2^96`). This is the depth a
+/// liquidity floor is stated in: "at least 50 WETH of in-range liquidity".
+pub fn quote_reserve(liquidity: u128, tick: i32, quote_is_token0: bool) -> Result<U256, PoolMathError> {
+    let sqrt = U512::from(sqrt_ratio_at_tick(tick)?);
+    let l = U512::from(liquidity);
+    let raw: U512 = if quote_is_token0 { (l << 96usize) / sqrt } else { (l * sqrt) >> 96usize };
+    if raw > U512::from(U256::MAX) {
+        return Err(PoolMathError::Overflow { decimals: 0 });
+    }
+    Ok(U256::from_limbs_slice(&raw.as_limbs()[..4]))
+}
+
 /// The price at `tick` (via [`sqrt_ratio_at_tick`]), with `decimals` decimals, rounded down once.
 pub fn price_at_tick(tick: i32, pair: PairOrientation, decimals: u8) -> Result<Price, PoolMathError> {
     price_at_sqrt_ratio(sqrt_ratio_at_tick(tick)?, pair, decimals)
@@ -162,6 +298,66 @@ mod tests {
         let beyond = i64::from(MAX_TICK + 1) * 10;
         assert!(matches!(mean_tick(0, beyond, 10), Err(PoolMathError::Tick(_))));
         assert!(matches!(mean_tick(i64::MIN, i64::MAX, 1), Err(PoolMathError::Tick(_))));
+    }
+
+    #[test]
+    fn weighted_mean_matches_oracle_library_rounding() {
+        assert_eq!(weighted_arithmetic_mean_tick(&[(10, 3)]).unwrap(), 10);
+        assert_eq!(weighted_arithmetic_mean_tick(&[(-10, 1), (11, 1)]).unwrap(), 0);
+        assert_eq!(weighted_arithmetic_mean_tick(&[(-11, 1), (10, 1)]).unwrap(), -1);
+        assert_eq!(
+            weighted_arithmetic_mean_tick(&[(MIN_TICK, u128::MAX), (MAX_TICK, u128::MAX)]).unwrap(),
+            0
+        );
+        assert_eq!(weighted_arithmetic_mean_tick(&[(MIN_TICK, u128::MAX)]).unwrap(), MIN_TICK);
+        assert_eq!(weighted_arithmetic_mean_tick(&[]), Err(PoolMathError::NoWeight));
+        assert_eq!(weighted_arithmetic_mean_tick(&[(5, 0)]), Err(PoolMathError::NoWeight));
+        // Zero weight counts for nothing.
+        assert_eq!(weighted_arithmetic_mean_tick(&[(5, 0), (-7, 2)]).unwrap(), -7);
+    }
+
+    #[test]
+    fn harmonic_mean_wraps_and_refuses_no_movement() {
+        let max160 = (U256::from(1u8) << 160) - U256::from(1u8);
+        // The cumulative wrapped past 2^160 between the two reads.
+        let h = harmonic_mean_liquidity(max160, U256::from(9u8), 10).unwrap();
+        assert_eq!(h, harmonic_mean_liquidity(U256::ZERO, U256::from(10u8), 10).unwrap());
+        assert_eq!(
+            harmonic_mean_liquidity(U256::from(5u8), U256::from(5u8), 10),
+            Err(PoolMathError::NoSecondsPerLiquidity)
+        );
+        assert_eq!(harmonic_mean_liquidity(U256::ZERO, U256::from(1u8), 0), Err(PoolMathError::EmptyWindow));
+        // Δ = 1 over a long window: past 2^128, saturated rather than truncated.
+        assert_eq!(harmonic_mean_liquidity(U256::ZERO, U256::from(1u8), u32::MAX).unwrap(), u128::MAX);
+    }
+
+    #[test]
+    fn quotes_in_both_orders_and_both_branches() {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        assert_eq!(quote_at_tick(0, 1_000, a, b).unwrap(), U256::from(1_000u64));
+        assert_eq!(quote_at_tick(0, 1_000, b, a).unwrap(), U256::from(1_000u64));
+        // Tick 6932 ≈ price 2 (1.0001^6932 = 2.00004).
+        let up = quote_at_tick(6_932, 1_000_000, a, b).unwrap();
+        let down = quote_at_tick(6_932, 1_000_000, b, a).unwrap();
+        assert!(up > U256::from(1_999_000u64) && up < U256::from(2_001_000u64), "{up}");
+        assert!(down > U256::from(499_000u64) && down < U256::from(501_000u64), "{down}");
+        // Above 2^128 the second branch: extreme ticks do not overflow.
+        assert!(quote_at_tick(MAX_TICK, u128::MAX, a, b).unwrap() > U256::from(u128::MAX));
+        assert!(quote_at_tick(MAX_TICK, 1, b, a).unwrap().is_zero());
+        assert!(quote_at_tick(MIN_TICK, 1, a, b).unwrap().is_zero());
+    }
+
+    #[test]
+    fn quote_reserves_are_virtual_reserves() {
+        // At tick 0 (price 1) both virtual reserves equal the liquidity.
+        assert_eq!(quote_reserve(1_000_000, 0, false).unwrap(), U256::from(1_000_000u64));
+        assert_eq!(quote_reserve(1_000_000, 0, true).unwrap(), U256::from(1_000_000u64));
+        // At price ~4 (tick 13863), token1 holds 2L, token0 L/2.
+        let t1 = quote_reserve(1_000_000, 13_863, false).unwrap();
+        let t0 = quote_reserve(1_000_000, 13_863, true).unwrap();
+        assert!(t1 > U256::from(1_999_000u64) && t1 < U256::from(2_001_000u64), "{t1}");
+        assert!(t0 > U256::from(499_000u64) && t0 < U256::from(501_000u64), "{t0}");
+        assert!(quote_reserve(u128::MAX, MAX_TICK, false).is_ok());
     }
 
     #[test]

@@ -1,5 +1,11 @@
-//! The TWAP read (`observe([window, 0])`), the refusal when history is too short, and the
-//! spot-versus-TWAP divergence guard.
+//! The TWAP over every candidate pool, weighted the way Uniswap's `OracleLibrary` does it: each
+//! pool's `observe([window, 0])` gives its arithmetic mean tick *and* its harmonic-mean in-range
+//! liquidity over the window (from `secondsPerLiquidityCumulativeX128`), and the pools' ticks are
+//! averaged weighted by that liquidity (`getWeightedArithmeticMeanTick`). A pool that was empty
+//! for most of the window weighs next to nothing, however much liquidity it holds at the moment
+//! of the read: pushing an empty fee tier to any price and minting a huge one-tick position just
+//! before the bot reads buys no influence. Also here: the refusal when history is too short,
+//! and the spot-versus-TWAP divergence guard.
 
 use alloy::{
     primitives::{Address, U256},
@@ -9,10 +15,11 @@ use alloy::{
 use oracle_core::{Price, SourceError};
 
 use super::{
-    Pair, Snapshot, UniswapV3Source,
+    Pair, PoolChoice, Snapshot, UniswapV3Source,
     bindings::IUniswapV3Pool,
-    price_math::{mean_tick, price_at_sqrt_ratio},
-    tick_math,
+    price_math::{
+        harmonic_mean_liquidity, mean_tick, price_at_sqrt_ratio, quote_reserve, weighted_arithmetic_mean_tick,
+    },
 };
 use crate::bps::{exceeds_bps, gap_bps};
 
@@ -25,14 +32,14 @@ const MAX_CARDINALITY: u128 = 65_535;
 type Pool = IUniswapV3Pool::IUniswapV3PoolInstance<DynProvider>;
 
 impl UniswapV3Source {
-    /// The time-weighted average price over the window ending at the snapshot's block, and the
-    /// sqrt price of its mean tick.
-    pub(super) async fn twap(
+    /// One pool over the window ending at the snapshot's block: its arithmetic mean tick and its
+    /// harmonic-mean in-range liquidity, exactly as `OracleLibrary.consult` computes them.
+    pub(super) async fn pool_window(
         &self,
         pool: &Pool,
+        fee: Option<u32>,
         snapshot: Snapshot,
-        pair: &Pair,
-    ) -> Result<(Price, U256), SourceError> {
+    ) -> Result<PoolChoice, SourceError> {
         let window = self.settings.window_secs;
         let address = *pool.address();
         let observed = match pool.observe(vec![window, 0]).block(snapshot.at).call().await {
@@ -47,26 +54,112 @@ impl UniswapV3Source {
                 });
             }
         };
+        let garbage = |what: String| self.invalid("pool observe", format!("pool {address}: {what}"));
         let cumulative = |i: usize| -> Result<i64, SourceError> {
-            let value = observed.tickCumulatives.get(i).ok_or_else(|| {
-                self.invalid("pool observe", format!("pool {address} returned too few tick cumulatives"))
-            })?;
-            i64::try_from(*value)
-                .map_err(|_| self.invalid("pool observe", format!("tick cumulative {value} is not an int56")))
+            let value =
+                observed.tickCumulatives.get(i).ok_or_else(|| garbage("too few tick cumulatives".into()))?;
+            i64::try_from(*value).map_err(|_| garbage(format!("tick cumulative {value} is not an int56")))
+        };
+        let per_liquidity = |i: usize| -> Result<U256, SourceError> {
+            observed
+                .secondsPerLiquidityCumulativeX128s
+                .get(i)
+                .map(|v| U256::from(*v))
+                .ok_or_else(|| garbage("too few seconds-per-liquidity cumulatives".into()))
         };
         let (start, end) = (cumulative(0)?, cumulative(1)?);
-        let tick = mean_tick(start, end, window).map_err(|e| {
-            self.invalid(
-                "pool observe",
-                format!("pool {address}: cumulatives {start}..{end} over {window}s: {e}"),
-            )
+        let tick = mean_tick(start, end, window)
+            .map_err(|e| garbage(format!("cumulatives {start}..{end} over {window}s: {e}")))?;
+        let liquidity = harmonic_mean_liquidity(per_liquidity(0)?, per_liquidity(1)?, window)
+            .map_err(|e| garbage(format!("seconds per liquidity over {window}s: {e}")))?;
+        tracing::debug!(source = %self.name, pool = %address, window, tick, liquidity, "pool over the TWAP window");
+        Ok(PoolChoice { pool: address, fee, liquidity, tick })
+    }
+
+    /// Every candidate pool over the window, the liquidity-weighted mean tick, and the pool that
+    /// weighs most. Pools whose history does not cover the window are left out (and named in
+    /// the log); when none covers it, the refusal says how to fix the history.
+    pub(super) async fn weighted_twap(
+        &self,
+        snapshot: Snapshot,
+        pair: &Pair,
+    ) -> Result<(i32, Vec<PoolChoice>, PoolChoice), SourceError> {
+        let candidates = self.candidate_pools(snapshot.at).await?;
+        let read = futures_util::future::join_all(candidates.iter().map(|&(fee, pool)| async move {
+            let contract = IUniswapV3Pool::new(pool, self.settings.provider.clone());
+            self.pool_window(&contract, fee, snapshot).await
+        }))
+        .await;
+        let mut windows = Vec::new();
+        let mut first_refusal = None;
+        for (result, (_, pool)) in read.into_iter().zip(&candidates) {
+            match result {
+                Ok(w) => windows.push(w),
+                // Down is down: a pool that could not be read is not quietly left out.
+                Err(e @ SourceError::Unreachable { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(source = %self.name, %pool, reason = %e, "pool left out of the TWAP");
+                    first_refusal.get_or_insert(e);
+                }
+            }
+        }
+        if windows.is_empty() {
+            return Err(first_refusal.unwrap_or_else(|| self.invalid("pool", "no candidate pool".into())));
+        }
+        let weighted: Vec<(i32, u128)> = windows.iter().map(|w| (w.tick, w.liquidity)).collect();
+        let tick = weighted_arithmetic_mean_tick(&weighted).map_err(|e| {
+            self.manipulated(format!(
+                "no pool of the pair held in-range liquidity over the {}s window ({e}) at block {}",
+                self.settings.window_secs, snapshot.number
+            ))
         })?;
-        let sqrt = tick_math::sqrt_ratio_at_tick(tick)
-            .map_err(|e| self.invalid("pool observe", format!("pool {address}: {e}")))?;
-        tracing::debug!(source = %self.name, pool = %address, window, tick, "TWAP mean tick");
-        let price =
-            self.price(sqrt, pair, &format!("{window}s TWAP of pool {address} (mean tick {tick})"))?;
-        Ok((price, sqrt))
+        let mut dominant = windows[0];
+        for w in &windows[1..] {
+            if w.liquidity > dominant.liquidity {
+                dominant = *w;
+            }
+        }
+        self.note_choice(&dominant, pair);
+        Ok((tick, windows, dominant))
+    }
+
+    /// The pools' depth in the quote token: the sum of their quote-token virtual reserves at
+    /// their liquidity and tick (time-weighted in TWAP mode), in whole quote tokens.
+    pub(super) fn depth(&self, pools: &[PoolChoice], pair: &Pair) -> Result<Price, SourceError> {
+        let quote_is_token0 = !pair.orientation.base_is_token0;
+        let quote_decimals =
+            if quote_is_token0 { pair.orientation.decimals0 } else { pair.orientation.decimals1 };
+        let mut raw = U256::ZERO;
+        for p in pools {
+            let reserve = quote_reserve(p.liquidity, p.tick, quote_is_token0)
+                .map_err(|e| self.invalid("pool depth", format!("pool {}: {e}", p.pool)))?;
+            raw = raw.saturating_add(reserve);
+        }
+        Price::new(raw, quote_decimals).map_err(|e| self.invalid("pool depth", e.to_string()))
+    }
+
+    /// Refuses (`Manipulated`) pools shallower than the floor.
+    pub(super) fn check_depth(
+        &self,
+        pools: &[PoolChoice],
+        pair: &Pair,
+        block: u64,
+    ) -> Result<(), SourceError> {
+        let depth = self.depth(pools, pair)?;
+        let floor = &self.settings.min_depth;
+        if depth.cmp_value(floor).is_ge() && !depth.is_zero() {
+            return Ok(());
+        }
+        let names: Vec<String> = pools.iter().map(|p| p.pool.to_string()).collect();
+        let how = match self.settings.mode {
+            super::PriceMode::Twap => format!("time-weighted over the {}s window", self.settings.window_secs),
+            super::PriceMode::Spot => "now".to_owned(),
+        };
+        Err(self.manipulated(format!(
+            "pool(s) {} held {depth} quote tokens of in-range liquidity ({how}, block {block}), below the floor {floor}: \
+             too shallow to price safely",
+            names.join(", ")
+        )))
     }
 
     /// The refusal when `observe` reverts "OLD": the pool's history does not reach back a whole

@@ -128,8 +128,10 @@ async fn main() {
     );
     show(&jeju, oracle).await;
 
+    let sequencer = oracle_tests::deploy_sequencer_feed(&base.admin, 7200).await;
     let lock = tempfile::tempdir().unwrap();
     let env = vec![
+        ("CHAINLINK_SEQUENCER_UPTIME_FEED", sequencer.to_string()),
         ("BASE_RPC_URLS", base.anvil.endpoint()),
         ("JEJU_RPC_URLS", jeju_node.endpoint()),
         ("ORACLE_ADDRESS", oracle.to_string()),
