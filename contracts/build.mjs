@@ -5,7 +5,8 @@
 //   node contracts/build.mjs            compile contracts/src/*.sol and contracts/test-helpers/*.sol
 //                                       -> contracts/artifacts/<Name>.json
 //   node contracts/build.mjs --check    exit 1 if the committed artifacts differ from a fresh compile
-//   node contracts/build.mjs --vendor   compile Chainlink's MockV3Aggregator -> .tools/artifacts/ (setup time)
+//   node contracts/build.mjs --vendor   compile Chainlink's MockV3Aggregator and, with solc 0.7.6, the
+//                                       OracleLibrary harness (contracts/test-helpers-0.7) -> .tools/artifacts/
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -18,6 +19,9 @@ const srcDir = path.join(root, 'contracts', 'src');
 // the project's own, so their artifacts never drift from their source either.
 const testHelpersDir = path.join(root, 'contracts', 'test-helpers');
 const artifactsDir = path.join(root, 'contracts', 'artifacts');
+// Test helpers that wrap Uniswap's 0.7 libraries (OracleLibrary): compiled with solc 0.7.6 at setup
+// time into .tools/artifacts, like the third-party contracts they exist to reach.
+const testHelpers07Dir = path.join(root, 'contracts', 'test-helpers-0.7');
 const vendorDir = path.join(tools, 'artifacts');
 const FIX_COMMAND = 'node contracts/build.mjs';
 
@@ -37,7 +41,12 @@ try {
 } catch {
   fail(`solcjs not found under ${path.join(tools, 'node_modules')}: run scripts/setup.sh first`);
 }
-const compilerLabel = `solc ${solc.version().split('+')[0]}`;
+let solc07 = null;
+try {
+  solc07 = requireFromTools('solc07');
+} catch {
+  // Only --vendor needs it; it says so there.
+}
 
 function fail(message) {
   console.error(`build.mjs: ${message}`);
@@ -64,7 +73,7 @@ function readImport(unitName) {
 }
 
 /** Compiles the given source units; returns {unitName: {contractName: {abi, bytecode, deployedBytecode}}}. */
-function compile(unitNames) {
+function compile(unitNames, compiler = solc, evmVersion = 'cancun') {
   const sources = {};
   const outputSelection = {};
   for (const unit of unitNames) {
@@ -76,9 +85,9 @@ function compile(unitNames) {
   const input = {
     language: 'Solidity',
     sources,
-    settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: 'cancun', outputSelection },
+    settings: { optimizer: { enabled: true, runs: 200 }, evmVersion, outputSelection },
   };
-  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: readImport }));
+  const output = JSON.parse(compiler.compile(JSON.stringify(input), { import: readImport }));
   const problems = output.errors ?? [];
   for (const p of problems.filter((p) => p.severity !== 'error')) console.error(p.formattedMessage ?? p.message);
   const errors = problems.filter((p) => p.severity === 'error');
@@ -90,8 +99,9 @@ function compile(unitNames) {
 }
 
 /** Builds {fileName: text} for every contract defined in the given units (not the ones they import). */
-function renderArtifacts(unitNames) {
-  const contracts = compile(unitNames);
+function renderArtifacts(unitNames, compiler = solc, evmVersion = 'cancun') {
+  const contracts = compile(unitNames, compiler, evmVersion);
+  const label = `solc ${compiler.version().split('+')[0]}`;
   const files = {};
   for (const unit of unitNames) {
     for (const [name, c] of Object.entries(contracts[unit] ?? {})) {
@@ -100,7 +110,7 @@ function renderArtifacts(unitNames) {
       const artifact = {
         contractName: name,
         sourceName: unit,
-        compiler: compilerLabel,
+        compiler: label,
         abi: c.abi,
         bytecode: `0x${c.evm.bytecode.object}`,
         deployedBytecode: `0x${c.evm.deployedBytecode.object}`,
@@ -173,6 +183,8 @@ if (args.length === 0) {
   check();
 } else if (args.length === 1 && args[0] === '--vendor') {
   writeArtifacts(vendorDir, renderArtifacts([MOCK_V3_AGGREGATOR]), false);
+  if (!solc07) fail(`solc 0.7.6 (npm alias solc07) not found under ${path.join(tools, 'node_modules')}: run scripts/setup.sh`);
+  writeArtifacts(vendorDir, renderArtifacts(unitsIn(testHelpers07Dir), solc07, 'istanbul'), false);
 } else {
   console.error('usage: node contracts/build.mjs [--check | --vendor]');
   process.exit(2);

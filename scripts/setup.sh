@@ -10,6 +10,10 @@ FOUNDRY_VERSION=1.7.1
 SOLC_VERSION=0.8.30
 OZ_VERSION=5.7.0
 UNISWAP_V3_CORE_VERSION=1.0.1
+# Uniswap's own OracleLibrary (the reference the TWAP math is compared with) and the 0.7 compiler
+# it needs, installed under the alias solc07 beside solc 0.8.
+UNISWAP_V3_PERIPHERY_VERSION=1.4.4
+SOLC07_VERSION=0.7.6
 CHAINLINK_VERSION=1.5.0
 # etcd-client's build needs protoc and the standard .proto files (libprotobuf-dev).
 
@@ -32,7 +36,7 @@ fi
 
 # npm packages, pinned; the stamp records the pins so changing one reinstalls.
 stamp="$tools/.npm-stamp"
-want="foundry=$FOUNDRY_VERSION solc=$SOLC_VERSION oz=$OZ_VERSION univ3=$UNISWAP_V3_CORE_VERSION"
+want="foundry=$FOUNDRY_VERSION solc=$SOLC_VERSION oz=$OZ_VERSION univ3=$UNISWAP_V3_CORE_VERSION periphery=$UNISWAP_V3_PERIPHERY_VERSION solc07=$SOLC07_VERSION"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing npm packages ($want)"
   [ -f "$tools/package.json" ] || echo '{"name":"oracle-updater-tools","private":true}' > "$tools/package.json"
@@ -42,7 +46,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "@foundry-rs/forge-linux-amd64@$FOUNDRY_VERSION" \
     "solc@$SOLC_VERSION" \
     "@openzeppelin/contracts@$OZ_VERSION" \
-    "@uniswap/v3-core@$UNISWAP_V3_CORE_VERSION" >/dev/null
+    "@uniswap/v3-core@$UNISWAP_V3_CORE_VERSION" \
+    "@uniswap/v3-periphery@$UNISWAP_V3_PERIPHERY_VERSION" \
+    "solc07@npm:solc@$SOLC07_VERSION" >/dev/null
   echo "$want" > "$stamp"
 fi
 
