@@ -66,7 +66,7 @@ async fn agrees_with_oracle_library(case: Case) {
     for round in 0..6u64 {
         chain.advance(400).await;
         for (i, pool) in pools.iter().enumerate() {
-            chain.swap_fraction(*pool, (round + i as u64) % 2 == 0, 50 * (round % 3 + 1)).await;
+            chain.swap_fraction(*pool, (round + i as u64).is_multiple_of(2), 50 * (round % 3 + 1)).await;
         }
     }
     chain.advance(100).await;
