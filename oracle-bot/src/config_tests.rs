@@ -175,3 +175,34 @@ fn secrets_stay_out_of_errors_and_debug() {
     }
     assert!(debug.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"), "the address is fine to show");
 }
+
+#[test]
+fn prices_are_guarded_by_default() {
+    let jeju = |pairs: &[(&str, &str)]| {
+        let mut m = base();
+        m.remove("ELIZAOS_FIXED_PRICE_USD");
+        m.insert("ELIZAOS_TOKEN_BASE".into(), "0x000000000000000000000000000000000000e1a0".into());
+        for (k, v) in pairs {
+            m.insert((*k).to_owned(), (*v).to_owned());
+        }
+        BotConfig::from_map(&m)
+    };
+    let uniswap_and_chainlink = |c: &BotConfig| {
+        let Feeds::JejuDefaults(d) = &c.feeds else { panic!("{:?}", c.feeds) };
+        let text = d.config().to_toml_string().unwrap();
+        (text.contains("min_depth = \"50\""), text.contains("0xbcf85224fc0756b9fa45aa7892530b47e10b6433"))
+    };
+    // Base's sequencer-uptime feed and a 50 WETH depth floor, unless said otherwise.
+    let c = jeju(&[]).unwrap();
+    assert_eq!(uniswap_and_chainlink(&c), (true, true));
+    assert_eq!(c.policy.confirm_ticks(), 2, "a large move waits for one more tick");
+    let c = jeju(&[("CHAINLINK_SEQUENCER_UPTIME_FEED", "off"), ("UNISWAP_MIN_DEPTH_WETH", "12.5")]).unwrap();
+    let Feeds::JejuDefaults(d) = &c.feeds else { panic!() };
+    let text = d.config().to_toml_string().unwrap();
+    assert!(!text.contains("sequencer_uptime_feed") && text.contains("min_depth = \"12.5"), "{text}");
+    // The old raw floor is refused with what replaced it.
+    let err = jeju(&[("UNISWAP_MIN_LIQUIDITY", "1")]).unwrap_err().to_string();
+    assert!(err.contains("UNISWAP_MIN_DEPTH_WETH"), "{err}");
+    let err = jeju(&[("MAX_PRICE_DEVIATION_CONFIRM_TICKS", "0")]).unwrap_err().to_string();
+    assert!(err.contains("confirming tick"), "{err}");
+}

@@ -92,7 +92,7 @@ pub use crate::{
     },
     engine::{
         Engine, EngineBuilder, EngineError, EngineStatus, Landed, TickFailure, TickOutcome, TickReport,
-        current_tick,
+        current_tick, tick_scope,
     },
     feed::{FeedId, Observation},
     policy::{

@@ -15,7 +15,7 @@ use oracle_core::{
 };
 use oracle_sources::{Providers, SourceConfig, config::ELIZAOS_WETH, jeju_defaults};
 use oracle_tests::{
-    deploy_aggregator, init_tracing, repo_root,
+    deploy_aggregator, init_tracing, repo_root, set_answer,
     uniswap::{LIQUIDITY, UniswapChain, exact},
 };
 
@@ -73,4 +73,51 @@ async fn jeju_defaults_price_elizaos_exactly() {
     let again = SourceConfig::from_toml_str(&text).unwrap().build(&Providers::new(chain.reader())).unwrap();
     let eliza_again = again[&FeedId::ELIZAOS_USD].fetch(&FeedId::ELIZAOS_USD).await.unwrap();
     assert_eq!(eliza_again.price, eliza_usd.price);
+}
+
+/// ETH/USD alone and ETH/USD inside the elizaOS/USD composite are one aggregator in the
+/// configuration: within one tick both feeds get the same Chainlink round, even when a new round
+/// lands between the two reads.
+#[tokio::test]
+async fn eth_usd_and_the_composite_read_one_chainlink_round_per_tick() {
+    init_tracing();
+    let chain = UniswapChain::start().await;
+    let aggregator = deploy_aggregator(&chain.admin, 8, 3_000_00000000).await;
+    let text = format!(
+        r#"
+[feeds."ETH/USD"]
+kind = "chainlink"
+address = "{aggregator}"
+
+[feeds."ELIZAOS/USD"]
+kind = "composite"
+decimals = 8
+
+[feeds."ELIZAOS/USD".a]
+feed = "ELIZAOS/WETH"
+kind = "fixed"
+price = "0.00003"
+decimals = 18
+
+[feeds."ELIZAOS/USD".b]
+feed = "ETH/USD"
+kind = "chainlink"
+address = "{aggregator}"
+"#
+    );
+    let sources = SourceConfig::from_toml_str(&text).unwrap().build(&Providers::new(chain.reader())).unwrap();
+    let (eth, eliza) = (&sources[&FeedId::ETH_USD], &sources[&FeedId::ELIZAOS_USD]);
+    let (eth_price, eliza_price) = oracle_core::tick_scope(async {
+        let first = eth.fetch(&FeedId::ETH_USD).await.unwrap();
+        // A new round lands between the two feeds' reads.
+        set_answer(&chain.admin, aggregator, 3_300_00000000).await;
+        let second = eliza.fetch(&FeedId::ELIZAOS_USD).await.unwrap();
+        (first.price, second.price)
+    })
+    .await;
+    assert_eq!(eth_price.to_string(), "3000.00000000");
+    assert_eq!(eliza_price.to_string(), "0.09000000", "0.00003 × the same round's $3000, not $3300");
+    // The next tick reads the new round, for both.
+    let next = oracle_core::tick_scope(async { eliza.fetch(&FeedId::ELIZAOS_USD).await.unwrap() }).await;
+    assert_eq!(next.price.to_string(), "0.09900000");
 }

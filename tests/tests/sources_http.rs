@@ -114,7 +114,7 @@ async fn bad_answers_are_refused_by_kind() {
         SourceError::Invalid { check: "json pointer", detail, .. } => {
             assert!(detail.contains("/data/usd") && detail.contains("no member \"usd\""), "{detail}");
             assert!(
-                detail.contains(&format!("GET http://{addr}/string")),
+                detail.contains(&format!("GET http://{addr})")) && !detail.contains("/string"),
                 "names the URL without secrets: {detail}"
             );
         }
@@ -127,7 +127,7 @@ async fn bad_answers_are_refused_by_kind() {
     match refusal(&source(addr, "/error", "/data/price", 8)).await {
         SourceError::Unreachable { reason, .. } => {
             assert!(reason.contains("HTTP 500"), "{reason}");
-            assert!(reason.contains(&format!("http://{addr}/error")), "{reason}");
+            assert!(reason.contains(&format!("http://{addr}")) && !reason.contains("/error"), "{reason}");
         }
         other => panic!("expected Unreachable for HTTP 500, got {other:?}"),
     }
@@ -162,4 +162,17 @@ async fn bad_answers_are_refused_by_kind() {
         refusal(&source(closed, "/string", "/data/price", 8)).await,
         SourceError::Unreachable { .. }
     ));
+}
+
+/// An API key in the URL's path (`/v2/<key>/price`, as Alchemy and Infura put it) appears in no
+/// error, `Debug` or log line.
+#[tokio::test]
+async fn a_key_in_the_path_is_never_shown() {
+    let addr = server().await;
+    let (capture, _guard) = oracle_tests::capture::LogCapture::start();
+    let keyed = source(addr, &format!("/v2/{SECRET}/price"), "/data/price", 8);
+    assert!(!format!("{keyed:?}").contains(SECRET));
+    // The server has no such path: a 404, refused as unreachable, the key nowhere in it.
+    assert!(matches!(refusal(&keyed).await, SourceError::Unreachable { .. }));
+    assert!(!capture.text().contains(SECRET), "{}", capture.text());
 }

@@ -671,6 +671,13 @@ fn next_tick_id() -> u64 {
     TICK_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Runs `fut` as one tick of reads: shared sources (`oracle_sources::OncePerTick`) answer each feed
+/// once inside it, as they do within an engine tick. For tools that read several feeds outside
+/// an engine (a CLI showing prices) and want them as consistent as one tick's.
+pub async fn tick_scope<F: Future>(fut: F) -> F::Output {
+    TICK.scope(next_tick_id(), fut).await
+}
+
 /// The id of the engine tick the calling task runs inside, or `None` outside any tick (a CLI
 /// reading prices, a test calling a source directly).
 ///

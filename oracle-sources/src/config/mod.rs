@@ -52,20 +52,35 @@ pub struct SourceConfig {
 impl SourceConfig {
     /// Parses TOML; the error names the line and the key.
     pub fn from_toml_str(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::Config(format!("feed configuration: {e}")))
+        toml::from_str(text)
+            .map_err(|e| Error::Config(format!("feed configuration: {}", toml_error(text, &e))))
     }
 
     /// Reads and parses a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), toml_error(&text, &e))))
     }
 
     /// The configuration as TOML.
     pub fn to_toml_string(&self) -> Result<String, Error> {
         toml::to_string(self).map_err(|e| Error::Config(format!("cannot write the feed configuration: {e}")))
     }
+}
+
+/// A TOML error as `line L, column C: message`, without the quoted source line `toml` prints by
+/// default (that line may hold an API key in a URL), and with any URL in the message reduced to
+/// its scheme, host and port.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|span| {
+        let before = text.get(..span.start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{}{}", at.unwrap_or_default(), oracle_core::evm::redact_urls(e.message().trim()))
 }
 
 /// One source, by kind.

@@ -136,3 +136,17 @@ fn errors_name_the_key() {
     let err = SourceConfig::from_toml_str("[feeds.\"X\"]\nprice = \"1\"").unwrap_err().to_string();
     assert!(err.contains("missing `kind`"), "{err}");
 }
+
+#[test]
+fn keys_in_urls_never_reach_an_error() {
+    for text in [
+        // A syntax error on the line that holds the key.
+        "[feeds.\"X\"]\nkind = \"http_json\"\nurl = \"https://api.example.com/v2/SECRETKEY/price\" oops\n",
+        // A value of the wrong type quoted back by serde.
+        "[feeds.\"X\"]\nkind = \"http_json\"\nurl = \"https://api.example.com/v2/SECRETKEY/price\"\npointer = 5\n",
+    ] {
+        let err = SourceConfig::from_toml_str(text).unwrap_err().to_string();
+        assert!(!err.contains("SECRETKEY"), "{err}");
+        assert!(err.contains("line 3") || err.contains("line 4") || err.contains("pointer"), "{err}");
+    }
+}

@@ -33,8 +33,8 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// Refusals: a transport error, a timeout, a non-2xx status or a body that is not JSON are
 /// `Unreachable`; a missing pointer is `Invalid { check: "json pointer" }`; a value that is not a
 /// number is `Invalid { check: "json value" }`; zero or negative is `NonPositive`. Messages show
-/// the URL as `scheme://host[:port]/path`, without credentials, query or fragment, where API keys
-/// usually live.
+/// the URL as `scheme://host[:port]` only: API keys live in credentials, the query, and the path
+/// too (`/v2/<key>/price`).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -149,12 +149,12 @@ impl HttpJsonSourceBuilder {
     }
 }
 
-/// `scheme://host[:port]/path`: no user info, query or fragment.
+/// `scheme://host[:port]`: no user info, path, query or fragment (a key can sit in any of them).
 fn shown(url: &Url) -> String {
     let host = url.host_str().unwrap_or("?");
     match url.port() {
-        Some(port) => format!("{}://{host}:{port}{}", url.scheme(), url.path()),
-        None => format!("{}://{host}{}", url.scheme(), url.path()),
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
     }
 }
 
