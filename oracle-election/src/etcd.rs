@@ -129,7 +129,8 @@ impl EtcdElector {
             epoch_key: format!("{}.epoch", config.election),
             deposed_key: format!("{}.deposed", config.election),
             ttl,
-            campaign_timeout: lease.renew_interval(),
+            // Long enough for a loaded etcd to answer the winner; a loser is cancelled after it.
+            campaign_timeout: lease.renew_interval().max(lease.renew_deadline() / 2),
             term: Mutex::new(None),
             scrub,
         };

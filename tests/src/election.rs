@@ -850,7 +850,16 @@ pub mod scenarios {
         let next = p.until("a new leader", |e| e.probe != old && e.kind() == "LEADER").await;
         assert!(next.token().expect("token") > old_token);
         p.probes[old].resume();
-        let after = p.until("the resumed probe's next line", |e| e.probe == old).await;
+        // The resumed probe's next line, and the new leader's first action on the target (so the
+        // stale action below meets a target that has seen the newer token), in either order.
+        let new_leader = next.probe;
+        let seen = p
+            .until_each(
+                "the resumed probe's next line and the new leader's action",
+                &[&|e: &Event| e.probe == old, &|e: &Event| e.probe == new_leader && e.kind() == "ACTED"],
+            )
+            .await;
+        let after = seen[0].clone();
         // REFUSED is possible and is the target's fence at work: the pause can fall between the
         // probe's (live) fence check and its action, the one window no check can close. The
         // chain-level test (`oracle-bot/tests/bot_guarantees.rs`) measures what reaches the chain.
