@@ -70,3 +70,39 @@ pub use self::{
     },
     secret::Secret,
 };
+
+/// Checks an API base URL (`TELEGRAM_API_URL`, `DISCORD_API_URL`): `http(s)://host[:port][/path]`,
+/// without credentials, query or fragment. It is printed in `Debug` output and logs, so it must
+/// not be able to carry a secret (the tokens travel separately).
+pub fn parse_api_url(what: &'static str, text: &str) -> Result<url::Url, Error> {
+    let invalid = |reason: &str| Error::InvalidApiUrl { what, reason: reason.to_owned() };
+    let url = url::Url::parse(text.trim()).map_err(|_| invalid("not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(invalid("no user, password, query or fragment allowed"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_urls_carry_no_secrets() {
+        assert!(parse_api_url("x", "http://127.0.0.1:8080").is_ok());
+        assert!(parse_api_url("x", "https://proxy.example/telegram/").is_ok());
+        for bad in ["ftp://h", "http://user:pw@h", "http://h/?key=1", "nonsense"] {
+            assert!(parse_api_url("x", bad).is_err(), "{bad}");
+        }
+    }
+}
