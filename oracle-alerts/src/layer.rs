@@ -509,14 +509,14 @@ struct Queue {
     paused_until: Option<Instant>,
 }
 
-/// How hard an alert is kept when the queue is full: events and info first to go, then
-/// warnings, errors, critical; a recovery as its condition.
+/// How hard an alert is kept when the queue is full: info first to go, then warnings, errors,
+/// critical; a recovery counts as its condition.
 fn rank(alert: &Alert) -> u8 {
-    match (alert.kind, alert.routing_severity()) {
-        (AlertKind::Event, Severity::Info) | (_, Severity::Info) => 0,
-        (_, Severity::Warning) => 1,
-        (_, Severity::Error) => 2,
-        (_, Severity::Critical) => 3,
+    match alert.routing_severity() {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Error => 2,
+        Severity::Critical => 3,
     }
 }
 

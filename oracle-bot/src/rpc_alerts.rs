@@ -99,3 +99,65 @@ fn observe(bot_id: &str, transport: &FailoverTransport, state: &mut ChainState) 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::{node_bindings::Anvil, providers::Provider};
+    use oracle_core::{
+        AlertKind,
+        evm::{FailoverConfig, RpcUrl},
+    };
+    use oracle_tests::{anvil, fake_rpc::dead_url, tool};
+
+    use super::*;
+
+    fn transport(urls: &[String]) -> FailoverTransport {
+        let urls: Vec<RpcUrl> = urls.iter().map(|u| RpcUrl::parse(u).unwrap()).collect();
+        FailoverTransport::new(&urls, FailoverConfig::new("Jeju")).unwrap()
+    }
+
+    fn kinds(alerts: &[Alert]) -> Vec<(String, AlertKind, Severity)> {
+        alerts.iter().map(|a| (a.key.clone(), a.kind, a.severity)).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_endpoint_down_is_raised_once_and_resolved_when_one_answers() {
+        let chain = anvil(1);
+        let port = chain.port();
+        let t = transport(&[chain.endpoint()]);
+        let mut state = ChainState::default();
+        t.probe_now().await;
+        assert!(observe("b", &t, &mut state).is_empty());
+
+        drop(chain);
+        t.probe_now().await;
+        let raised = observe("b", &t, &mut state);
+        assert_eq!(kinds(&raised), [("rpc-down:Jeju".to_owned(), AlertKind::Raised, Severity::Critical)]);
+        assert!(raised[0].body.contains("all 1 Jeju endpoints"), "{}", raised[0].body);
+        t.probe_now().await;
+        assert!(observe("b", &t, &mut state).is_empty(), "raised once");
+
+        let _chain = Anvil::at(tool("anvil")).port(port).chain_id(1).spawn();
+        // A failed endpoint is trusted again after two good probes.
+        t.probe_now().await;
+        t.probe_now().await;
+        let resolved = observe("b", &t, &mut state);
+        assert!(
+            matches!(resolved[0].kind, AlertKind::Resolved { was: Severity::Critical, lasted: Some(_) }),
+            "{resolved:?}"
+        );
+        assert_eq!(resolved[0].key, "rpc-down:Jeju");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failover_is_an_event() {
+        let chain = anvil(1);
+        let t = transport(&[dead_url(), chain.endpoint()]);
+        let mut state = ChainState::default();
+        assert!(observe("b", &t, &mut state).is_empty());
+        t.provider().get_block_number().await.unwrap();
+        let events = observe("b", &t, &mut state);
+        assert_eq!(kinds(&events), [("rpc-failover:Jeju".to_owned(), AlertKind::Event, Severity::Info)]);
+        assert!(observe("b", &t, &mut state).is_empty(), "reported once");
+    }
+}
