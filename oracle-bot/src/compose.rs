@@ -1,9 +1,13 @@
 //! Building the engine from a [`BotConfig`]: the same library pieces an embedder would use.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
+use oracle_alerts::{
+    AlertLayer, Channel, DiscordAlerter, MessageContext, RateLimit, TelegramAlerter, TelegramChat,
+};
 use oracle_core::{
-    AlwaysLeader, Engine, FeedId, LogAlerter,
+    Alerter, AlwaysLeader, Engine, FeedId, LogAlerter,
+    engine::AlertRules,
     evm::{FailoverConfig, FailoverTransport, ManualOracleSubmitter, connect_failover},
 };
 use oracle_core::{LeaderElector, PriceSource};
@@ -12,7 +16,6 @@ use oracle_sources::{ChainlinkSource, FixedPriceSource, Providers};
 use crate::{BotConfig, BotError, config::Feeds};
 
 /// The composed bot: the engine and the RPC transports whose counters `/health` reports.
-#[derive(Debug)]
 pub struct Composed {
     /// The engine.
     pub engine: Engine,
@@ -20,6 +23,79 @@ pub struct Composed {
     pub rpc: Vec<FailoverTransport>,
     /// The target chain's transport (also in `rpc`), for reads outside the engine.
     pub target_rpc: FailoverTransport,
+    /// The alerters the engine sends to (the log, and the Telegram/Discord layer when
+    /// configured), for alerts raised outside ticks (RPC endpoints down, failovers).
+    pub alerters: Vec<Arc<dyn Alerter>>,
+}
+
+impl std::fmt::Debug for Composed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Composed")
+            .field("engine", &self.engine)
+            .field("rpc", &self.rpc)
+            .field("alerters", &self.alerters.iter().map(|a| a.name()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The log, plus one [`AlertLayer`] over Telegram and Discord when their old variables are set.
+///
+/// Each channel is on only with everything it needs: a Telegram token without a chat id (or the
+/// reverse) did nothing in the old bot either, so it is a warning, not a start-up failure.
+pub fn alerters(config: &BotConfig) -> Result<Vec<Arc<dyn Alerter>>, BotError> {
+    let settings = &config.alerts;
+    let context = MessageContext::new(config.bot_id.clone());
+    let channel = |alerter: Arc<dyn Alerter>, min_severity| {
+        Channel::new(alerter)
+            .min_severity(min_severity)
+            .rate_limit(RateLimit { messages: settings.rate_limit_per_min, per: Duration::from_secs(60) })
+            .send_timeout(settings.send_timeout)
+            .capacity(settings.queue_capacity)
+    };
+    let mut layer = AlertLayer::builder().reminder_interval(settings.reminder_interval);
+    let mut channels = 0;
+    match (&config.telegram_bot_token, &config.telegram_chat_id) {
+        (Some(token), Some(chat)) => {
+            let chat: TelegramChat = chat.parse()?;
+            tracing::info!(%chat, api = %settings.telegram_api_url, min_severity = %settings.telegram_min_severity, "alerts go to Telegram");
+            let telegram = TelegramAlerter::builder(oracle_alerts::Secret::new(token.expose()), chat)
+                .api_url(settings.telegram_api_url.clone())
+                .context(context.clone())
+                .build()?;
+            layer = layer.channel(channel(Arc::new(telegram), settings.telegram_min_severity));
+            channels += 1;
+        }
+        (Some(_), None) => {
+            tracing::warn!("TELEGRAM_BOT_TOKEN is set but TELEGRAM_CHAT_ID is not: no Telegram alerts")
+        }
+        (None, Some(_)) => {
+            tracing::warn!("TELEGRAM_CHAT_ID is set but TELEGRAM_BOT_TOKEN is not: no Telegram alerts")
+        }
+        (None, None) => {}
+    }
+    if let Some(url) = &config.discord_webhook_url {
+        tracing::info!(api = %settings.discord_api_url, min_severity = %settings.discord_min_severity, "alerts go to Discord");
+        let discord = DiscordAlerter::builder(&oracle_alerts::Secret::new(url.expose()))?
+            .api_url(settings.discord_api_url.clone())
+            .context(context)
+            .build()?;
+        layer = layer.channel(channel(Arc::new(discord), settings.discord_min_severity));
+        channels += 1;
+    }
+    let mut out: Vec<Arc<dyn Alerter>> = vec![Arc::new(LogAlerter)];
+    if channels > 0 {
+        let layer = layer.build()?;
+        // The series exist from the start, so a dashboard shows 0 rather than nothing.
+        for name in layer.channel_names() {
+            for series in
+                [oracle_alerts::SENT_TOTAL, oracle_alerts::FAILURES_TOTAL, oracle_alerts::DROPPED_TOTAL]
+            {
+                metrics::counter!(series, "channel" => name.clone()).absolute(0);
+            }
+        }
+        out.push(Arc::new(layer));
+    }
+    Ok(out)
 }
 
 /// Connects to both chains (each through its ordered endpoint list, failing over), checks the
@@ -92,15 +168,23 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
             election.elector.connect(&config.bot_id, election.lease).await?
         }
     };
+    let alerters = alerters(config)?;
+    for alerter in &alerters {
+        builder = builder.alerter(Arc::clone(alerter));
+    }
+    let rules = AlertRules::default()
+        .failure_threshold(config.alerts.failure_threshold)
+        // With one bot, leading says nothing; among several, a change of leader is news.
+        .leadership(config.election.is_some());
     let engine = builder
         .sources(sources)
         .elector(elector)
         .submitter(Arc::new(submitter))
-        .alerter(Arc::new(LogAlerter))
+        .alert_rules(rules)
         .policy(config.policy.clone())
         .interval(config.update_interval)
         .retries(config.max_retries as usize, config.retry_delay)
         .receipt_timeout(config.receipt_timeout)
         .build()?;
-    Ok(Composed { engine, target_rpc: jeju_rpc.clone(), rpc: vec![base_rpc, jeju_rpc] })
+    Ok(Composed { engine, target_rpc: jeju_rpc.clone(), rpc: vec![base_rpc, jeju_rpc], alerters })
 }

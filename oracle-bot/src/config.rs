@@ -4,8 +4,9 @@
 use std::{collections::HashMap, fmt, time::Duration};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use oracle_alerts::{DiscordAlerter, TelegramChat};
 use oracle_core::{
-    Policy, Price,
+    Policy, Price, Severity,
     evm::{RpcUrl, parse_private_key},
 };
 use oracle_election::{ElectorConfig, LeaseConfig};
@@ -120,6 +121,33 @@ pub struct ElectionSettings {
     pub backoff: Duration,
 }
 
+/// How alerts reach Telegram and Discord (`TELEGRAM_API_URL`, `DISCORD_API_URL`, `ALERT_*`). The
+/// channels themselves are on when their old variables are set (`TELEGRAM_BOT_TOKEN` with
+/// `TELEGRAM_CHAT_ID`, `DISCORD_WEBHOOK_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// The Bot API's base URL (`TELEGRAM_API_URL`, default `https://api.telegram.org`).
+    pub telegram_api_url: String,
+    /// Discord's base URL (`DISCORD_API_URL`, default `https://discord.com`).
+    pub discord_api_url: String,
+    /// The least severe alert sent to Telegram (`ALERT_TELEGRAM_MIN_SEVERITY`, default `info`).
+    pub telegram_min_severity: Severity,
+    /// The least severe alert sent to Discord (`ALERT_DISCORD_MIN_SEVERITY`, default `info`).
+    pub discord_min_severity: Severity,
+    /// How often an open condition is repeated (`ALERT_REMINDER_INTERVAL_S`, default 3600; 0:
+    /// never).
+    pub reminder_interval: Option<Duration>,
+    /// Messages per minute per channel at most (`ALERT_RATE_LIMIT_PER_MIN`, default 18).
+    pub rate_limit_per_min: u32,
+    /// The limit of one delivery attempt (`ALERT_SEND_TIMEOUT_MS`, default 10000).
+    pub send_timeout: Duration,
+    /// Alerts a channel holds while it cannot send (`ALERT_QUEUE_CAPACITY`, default 100).
+    pub queue_capacity: usize,
+    /// Failed ticks in a row before "Oracle updates failing" (`ALERT_FAILURE_THRESHOLD`,
+    /// default 5).
+    pub failure_threshold: u32,
+}
+
 /// Everything the bot needs, validated.
 #[derive(Debug, Clone)]
 pub struct BotConfig {
@@ -188,6 +216,8 @@ pub struct BotConfig {
     pub telegram_chat_id: Option<String>,
     /// Discord webhook (`DISCORD_WEBHOOK_URL`).
     pub discord_webhook_url: Option<Secret>,
+    /// How alerts are delivered.
+    pub alerts: AlertSettings,
 }
 
 /// Reads variables from a source (the process environment, or a map in tests).
@@ -287,6 +317,62 @@ impl Vars<'_> {
         }
         Ok(urls)
     }
+}
+
+/// A severity name: `info`, `warning`, `error` or `critical`.
+fn severity(v: &Vars<'_>, var: &'static str) -> Result<Severity, ConfigError> {
+    match v.get(var).as_deref() {
+        None | Some("info") => Ok(Severity::Info),
+        Some("warning") => Ok(Severity::Warning),
+        Some("error") => Ok(Severity::Error),
+        Some("critical") => Ok(Severity::Critical),
+        Some(other) => Err(ConfigError::Invalid {
+            var,
+            reason: format!("expected info, warning, error or critical, got {other:?}"),
+        }),
+    }
+}
+
+/// The alert settings, and the old variables' values checked (a chat id that is not one, a
+/// webhook URL of the wrong shape: neither is quoted, the URL being a secret).
+fn alert_settings(v: &Vars<'_>) -> Result<AlertSettings, ConfigError> {
+    if let Some(chat) = v.get("TELEGRAM_CHAT_ID") {
+        chat.parse::<TelegramChat>().map_err(|e| ConfigError::Invalid {
+            var: "TELEGRAM_CHAT_ID",
+            reason: format!("{e}, got {chat:?}"),
+        })?;
+    }
+    if let Some(url) = v.get("DISCORD_WEBHOOK_URL") {
+        DiscordAlerter::builder(&oracle_alerts::Secret::new(url))
+            .map_err(|e| ConfigError::Invalid { var: "DISCORD_WEBHOOK_URL", reason: e.to_string() })?;
+    }
+    let api_url = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+        let text = v.get(var).unwrap_or_else(|| default.to_owned());
+        oracle_alerts::parse_api_url("the URL", &text)
+            .map_err(|e| ConfigError::Invalid { var, reason: format!("{e} (got {text:?})") })?;
+        Ok(text)
+    };
+    let reminder = v.duration("ALERT_REMINDER_INTERVAL_S", 3600, false)?;
+    let rate_limit_per_min: u32 =
+        v.parse("ALERT_RATE_LIMIT_PER_MIN", 18, "a whole number of messages per minute")?;
+    positive("ALERT_RATE_LIMIT_PER_MIN", rate_limit_per_min == 0)?;
+    let send_timeout = v.duration("ALERT_SEND_TIMEOUT_MS", 10_000, true)?;
+    positive("ALERT_SEND_TIMEOUT_MS", send_timeout.is_zero())?;
+    let queue_capacity: usize = v.parse("ALERT_QUEUE_CAPACITY", 100, "a whole number of alerts")?;
+    positive("ALERT_QUEUE_CAPACITY", queue_capacity == 0)?;
+    let failure_threshold: u32 = v.parse("ALERT_FAILURE_THRESHOLD", 5, "a whole number of ticks")?;
+    positive("ALERT_FAILURE_THRESHOLD", failure_threshold == 0)?;
+    Ok(AlertSettings {
+        telegram_api_url: api_url("TELEGRAM_API_URL", oracle_alerts::DEFAULT_TELEGRAM_API_URL)?,
+        discord_api_url: api_url("DISCORD_API_URL", oracle_alerts::DEFAULT_DISCORD_API_URL)?,
+        telegram_min_severity: severity(v, "ALERT_TELEGRAM_MIN_SEVERITY")?,
+        discord_min_severity: severity(v, "ALERT_DISCORD_MIN_SEVERITY")?,
+        reminder_interval: Some(reminder).filter(|d| !d.is_zero()),
+        rate_limit_per_min,
+        send_timeout,
+        queue_capacity,
+        failure_threshold,
+    })
 }
 
 /// Fails with "must be above 0" naming `var` when `is_zero`.
@@ -561,6 +647,7 @@ impl BotConfig {
             telegram_bot_token: v.get("TELEGRAM_BOT_TOKEN").map(Secret::new),
             telegram_chat_id: v.get("TELEGRAM_CHAT_ID"),
             discord_webhook_url: v.get("DISCORD_WEBHOOK_URL").map(Secret::new),
+            alerts: alert_settings(&v)?,
         })
     }
 }

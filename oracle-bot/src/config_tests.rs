@@ -206,3 +206,57 @@ fn prices_are_guarded_by_default() {
     let err = jeju(&[("MAX_PRICE_DEVIATION_CONFIRM_TICKS", "0")]).unwrap_err().to_string();
     assert!(err.contains("confirming tick"), "{err}");
 }
+
+#[test]
+fn alert_settings_have_documented_defaults() {
+    let a = with(&[]).unwrap().alerts;
+    assert_eq!(a.telegram_api_url, "https://api.telegram.org");
+    assert_eq!(a.discord_api_url, "https://discord.com");
+    assert_eq!((a.telegram_min_severity, a.discord_min_severity), (Severity::Info, Severity::Info));
+    assert_eq!(a.reminder_interval, Some(Duration::from_secs(3600)));
+    assert_eq!(a.rate_limit_per_min, 18);
+    assert_eq!(a.send_timeout, Duration::from_millis(10_000));
+    assert_eq!(a.queue_capacity, 100);
+    assert_eq!(a.failure_threshold, 5);
+    let a = with(&[
+        ("ALERT_REMINDER_INTERVAL_S", "0"),
+        ("ALERT_TELEGRAM_MIN_SEVERITY", "critical"),
+        ("TELEGRAM_CHAT_ID", "@oracle_ops"),
+        ("TELEGRAM_API_URL", "http://127.0.0.1:8081"),
+    ])
+    .unwrap()
+    .alerts;
+    assert_eq!(a.reminder_interval, None, "0 turns reminders off");
+    assert_eq!(a.telegram_min_severity, Severity::Critical);
+    assert_eq!(a.telegram_api_url, "http://127.0.0.1:8081");
+}
+
+#[test]
+fn bad_alert_settings_name_the_variable_and_never_quote_a_webhook() {
+    for (var, value) in [
+        ("ALERT_TELEGRAM_MIN_SEVERITY", "page"),
+        ("ALERT_DISCORD_MIN_SEVERITY", "CRITICAL"),
+        ("ALERT_REMINDER_INTERVAL_S", "1h"),
+        ("ALERT_RATE_LIMIT_PER_MIN", "0"),
+        ("ALERT_SEND_TIMEOUT_MS", "0"),
+        ("ALERT_QUEUE_CAPACITY", "0"),
+        ("ALERT_FAILURE_THRESHOLD", "0"),
+        ("TELEGRAM_CHAT_ID", "ops-room"),
+        ("TELEGRAM_API_URL", "ftp://api.example"),
+        ("DISCORD_API_URL", "http://user:pass@proxy.example"),
+    ] {
+        match with(&[(var, value)]) {
+            Err(ConfigError::Invalid { var: named, .. }) => assert_eq!(named, var, "{value}"),
+            other => panic!("{var}={value}: {other:?}"),
+        }
+    }
+    let err = with(&[("DISCORD_WEBHOOK_URL", "https://discord.com/api/webhooks/SECRETPART")]).unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid { var: "DISCORD_WEBHOOK_URL", .. }), "{err}");
+    assert!(!err.to_string().contains("SECRETPART"), "{err}");
+    let ok = with(&[(
+        "DISCORD_WEBHOOK_URL",
+        "https://discord.com/api/webhooks/1234567890123456789/Xy9_kLmN0pQrStUvWxYz-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIj",
+    )])
+    .unwrap();
+    assert!(!format!("{ok:?}").contains("Xy9_kLmN0p"), "the webhook is redacted in Debug");
+}

@@ -18,6 +18,7 @@ mod config;
 pub mod data_age;
 pub mod health;
 mod lock_scope;
+mod rpc_alerts;
 
 use std::net::SocketAddr;
 
@@ -25,10 +26,10 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
 
 pub use self::{
-    compose::{Composed, build_engine},
+    compose::{Composed, alerters, build_engine},
     config::{
-        BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, DEFAULT_STATE_DIR, ElectionSettings, Feeds, Secret,
-        UpdaterKey,
+        AlertSettings, BASE_CHAINLINK_ETH_USD, BotConfig, ConfigError, DEFAULT_STATE_DIR, ElectionSettings,
+        Feeds, Secret, UpdaterKey,
     },
     lock_scope::{file_election_warning, file_lock_isolation},
 };
@@ -52,6 +53,9 @@ pub enum BotError {
     /// The engine could not be composed.
     #[error("engine: {0}")]
     Engine(#[from] oracle_core::EngineError),
+    /// An alert channel could not be set up.
+    #[error("alerts: {0}")]
+    Alerts(#[from] oracle_alerts::Error),
     /// The metrics recorder could not be installed.
     #[error("metrics: {0}")]
     Metrics(String),
@@ -90,7 +94,15 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
     metrics::counter!(oracle_core::engine::metrics::LEADER_ELECTION_FAILURES).absolute(0);
     metrics::counter!(oracle_core::engine::metrics::LEADER_CHANGES).absolute(0);
 
-    let Composed { engine, rpc, target_rpc } = build_engine(&config).await?;
+    let Composed { engine, rpc, target_rpc, alerters } = build_engine(&config).await?;
+    // Every endpoint of a chain down, and failovers, are seen by the transports, not by ticks.
+    tokio::spawn(rpc_alerts::watch(
+        rpc.clone(),
+        alerters,
+        config.bot_id.clone(),
+        config.rpc_probe_interval,
+        cancel.clone(),
+    ));
     let server = if config.enable_health_check {
         let rules = health::HealthRules::from_config(&config);
         // While this bot follows, its ticks do not read the oracle: it reads the data's age

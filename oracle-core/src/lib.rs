@@ -83,7 +83,7 @@ mod submit;
 pub use alloy_primitives::{Address, B256, U256};
 
 pub use crate::{
-    alert::{Alert, AlertError, Alerter, LogAlerter, Severity},
+    alert::{Alert, AlertError, AlertKind, Alerter, LogAlerter, Severity, format_duration},
     clock::{BootInstant, unix_time},
     confirm::{Holds, confirm},
     election::{

@@ -12,10 +12,16 @@ pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 impl LogCapture {
     /// Starts capturing on this thread until the guard drops.
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        Self::start_with("info")
+    }
+
+    /// Like [`LogCapture::start`], with a `tracing` filter (`"trace"` captures every span and
+    /// event of every library, which is what a secrets check wants).
+    pub fn start_with(filter: &str) -> (Self, tracing::subscriber::DefaultGuard) {
         let capture = Self::default();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(capture.clone())
             .finish();
         (capture.clone(), tracing::subscriber::set_default(subscriber))

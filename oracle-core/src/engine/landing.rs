@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The alert key of a transaction stuck with its fees at the cap.
-const KEY_STUCK_AT_CAP: &str = "stuck-at-cap";
+use super::alerting::keys::STUCK_AT_CAP as KEY_STUCK_AT_CAP;
 
 impl Engine {
     /// The time `decide` judges ages with: the later of the chain's latest block and the host's

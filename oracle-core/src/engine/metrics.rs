@@ -47,7 +47,7 @@ pub const UPDATES_REMAINING: &str = "oracle_updates_remaining";
 
 /// Gas one update is assumed to use before the first one lands (a `ManualPriceOracle` update
 /// uses about 39 000).
-const DEFAULT_UPDATE_GAS: u64 = 60_000;
+pub(super) const DEFAULT_UPDATE_GAS: u64 = 60_000;
 
 /// The old bot's per-feed gauge names, kept for existing dashboards.
 fn legacy_price_gauge(feed: &FeedId) -> Option<&'static str> {

@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::alerting::format_bps;
+pub use self::alerting::{AlertRules, DEFAULT_FAILURE_THRESHOLD, keys as alert_keys, move_held_key};
 pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickReport};
 use self::{alerting::AlertFanout, metrics as m};
 use crate::{
@@ -71,6 +72,7 @@ pub struct EngineBuilder {
     retries: Option<(usize, Duration)>,
     receipt_timeout: Option<Duration>,
     health_gate: Option<(u32, Duration)>,
+    alert_rules: AlertRules,
 }
 
 impl EngineBuilder {
@@ -152,6 +154,13 @@ impl EngineBuilder {
         self
     }
 
+    /// What raises alerts beyond each tick's outcome: the failure threshold, the stale limit,
+    /// leadership changes (default [`AlertRules::default`]).
+    pub fn alert_rules(mut self, rules: AlertRules) -> Self {
+        self.alert_rules = rules;
+        self
+    }
+
     /// Validates and builds the engine.
     pub fn build(self) -> Result<Engine, EngineError> {
         let elector = self.elector.ok_or(EngineError::Missing("a leader elector"))?;
@@ -174,13 +183,15 @@ impl EngineBuilder {
             return Err(EngineError::Invalid("the step timeout must be above zero".into()));
         }
         let bot_id = elector.id().to_owned();
+        // A heartbeat update is due at the first tick at or after the heartbeat age.
+        let stale_after = self.policy.heartbeat().saturating_add(interval);
         let (status, _) = watch::channel(EngineStatus { bot_id: bot_id.clone(), ..Default::default() });
         Ok(Engine {
             bot_id,
             sources,
             elector,
             submitter,
-            alerts: AlertFanout::new(self.alerters, step_timeout),
+            alerts: AlertFanout::new(self.alerters, step_timeout, self.alert_rules, stale_after),
             policy: self.policy,
             interval,
             lease_margin: self.lease_margin.unwrap_or(Duration::from_secs(2)),
@@ -327,7 +338,8 @@ impl Engine {
         } else if is_leader {
             self.gate_on_target_health(&report.outcome).await;
         }
-        self.alerts.observe(&self.bot_id, &report.outcome).await;
+        let status = self.status.borrow().clone();
+        self.alerts.observe(&self.bot_id, &report.outcome, &status).await;
         report
     }
 
@@ -473,7 +485,8 @@ impl Engine {
         };
         seen.state = Some(state.clone());
 
-        self.alerts.observe_balance(&self.bot_id, state.balance_wei, &self.policy).await;
+        let last_gas_used = self.status.borrow().last_gas_used;
+        self.alerts.observe_balance(&self.bot_id, &state, last_gas_used, &self.policy).await;
 
         // An update still in flight is followed before anything new is sent: one an earlier tick
         // left, or one the submitter remembers from before a restart or another bot's term.
