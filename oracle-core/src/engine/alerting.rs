@@ -143,6 +143,9 @@ enum Proof {
     Fetched,
     /// Raised and resolved explicitly ([`AlertFanout::raise`] and [`AlertFanout::resolve`]).
     Explicit,
+    /// A large move held for confirmation: cleared by any tick that decided without holding one
+    /// (it was sent, or it reverted).
+    NotHeld,
 }
 
 /// An open condition.
@@ -387,6 +390,10 @@ fn proves(outcome: &TickOutcome, proof: Proof) -> bool {
         (Proof::Explicit, _) => false,
         (_, TickOutcome::Submitted(_)) => true,
         (Proof::Stage(stage), TickOutcome::Skipped(reason)) => stage < reason.stage(),
+        // Stage 2 on: `decide` ran, and it held nothing.
+        (Proof::NotHeld, TickOutcome::Skipped(reason)) => {
+            reason.stage() >= 2 && !matches!(reason, SkipReason::HeldForConfirmation { .. })
+        }
         (Proof::NotFailed, TickOutcome::Skipped(_)) => true,
         // A skip at stage 1 or later comes from `decide`, which ran on every feed's observation.
         (Proof::Fetched, TickOutcome::Skipped(reason)) => reason.stage() >= 1,
@@ -443,7 +450,11 @@ fn conditions(
             .collect(),
         TickOutcome::Failed(failure) => failure_alerts(bot_id, failure, status, rules),
         TickOutcome::Skipped(reason) => {
-            skip_alert(bot_id, reason).map(|a| (a, Some(Proof::Stage(reason.stage())))).into_iter().collect()
+            let proof = match reason {
+                SkipReason::HeldForConfirmation { .. } => Proof::NotHeld,
+                _ => Proof::Stage(reason.stage()),
+            };
+            skip_alert(bot_id, reason).map(|a| (a, Some(proof))).into_iter().collect()
         }
     }
 }
@@ -529,7 +540,10 @@ fn failure_alerts(
 }
 
 fn skip_alert(bot_id: &str, reason: &SkipReason) -> Option<Alert> {
-    let key = format!("{}{}", keys::SKIP_PREFIX, reason.label());
+    let key = match reason {
+        SkipReason::HeldForConfirmation { feed, .. } => move_held_key(feed),
+        _ => format!("{}{}", keys::SKIP_PREFIX, reason.label()),
+    };
     let (severity, title, body) = match reason {
         SkipReason::OutOfBounds { feed, price, min, max } => (
             Severity::Error,
