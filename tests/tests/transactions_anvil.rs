@@ -333,6 +333,10 @@ async fn node_refusals_are_classified_from_real_anvil_answers() {
     };
 
     send_raw(p, &key, tx(0, 10 * GWEI, 1)).await.unwrap();
+    // Automine mines on its own schedule: wait until the nonce is used before reusing it.
+    while p.get_transaction_count(key.address()).await.unwrap() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let err = send_raw(p, &key, tx(0, 10 * GWEI, 2)).await.unwrap_err();
     assert!(matches!(err, SubmitError::NonceTooLow { .. }), "{err:?}");
 
