@@ -64,11 +64,13 @@ async fn a_stale_price_is_refreshed_at_the_heartbeat() {
     let engine = d.engine(1, Policy::default()).await;
     let (_, _, before) = d.prices().await;
 
-    d.advance_target(3_299).await;
+    // Well below the 3300 s heartbeat: the decision's clock is the later of the chain's and the
+    // host's, and the host's seconds run on between the deployment's block and the tick.
+    d.advance_target(3_200).await;
     let report = engine.tick().await;
     assert!(matches!(report.outcome, TickOutcome::Skipped(SkipReason::WithinThreshold { .. })), "{report:?}");
 
-    d.advance_target(1).await;
+    d.advance_target(100).await;
     let report = engine.tick().await;
     let TickOutcome::Submitted(landed) = &report.outcome else {
         panic!("expected a heartbeat update: {report:?}")
