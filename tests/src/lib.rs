@@ -172,6 +172,11 @@ pub async fn set_sequencer(provider: &DynProvider, feed: Address, down: bool, si
         .await
         .unwrap();
     assert!(receipt.status(), "updateRoundData reverted");
+    let round = U256::from(round);
+    await_visible("the new sequencer round", || async {
+        aggregator.latestRound().call().await.ok() == Some(round)
+    })
+    .await;
 }
 
 /// Deploys the oracle with `(eth, eliza)` 8-decimal prices, owned by the provider's account.
@@ -195,16 +200,35 @@ pub async fn set_updater(owner: &DynProvider, oracle: Address, updater: Address)
     assert!(receipt.status(), "setPriceUpdater reverted");
 }
 
-/// Sets the aggregator's answer (a new round at the current block time).
+/// Sets the aggregator's answer (a new round at the current block time), and returns once a read
+/// at `latest` sees it.
 pub async fn set_answer(provider: &DynProvider, aggregator: Address, answer: i128) {
-    MockV3Aggregator::new(aggregator, provider.clone())
-        .updateAnswer(I256::try_from(answer).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let feed = MockV3Aggregator::new(aggregator, provider.clone());
+    let answer = I256::try_from(answer).unwrap();
+    let receipt = feed.updateAnswer(answer).send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status(), "updateAnswer reverted");
+    await_visible("the new Chainlink answer", || async {
+        feed.latestAnswer().call().await.ok() == Some(answer)
+    })
+    .await;
+}
+
+/// Waits until `visible` holds: a read at `latest` right after a receipt can still see the state
+/// before that block on anvil under load (seen in CI: a tick read the previous Chainlink round right
+/// after `updateAnswer`'s receipt). Polls every 10 ms; panics after 30 s as a hang guard, not as a
+/// timing assertion.
+pub async fn await_visible<F, Fut>(what: &str, mut visible: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..3_000 {
+        if visible().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what} never became visible at `latest`");
 }
 
 /// Moves the chain's clock forward by `secs` and mines a block at the new time.

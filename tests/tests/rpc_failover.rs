@@ -283,6 +283,8 @@ async fn the_jeju_default_feeds_cost_a_handful_of_round_trips_per_tick() {
     let (base, _, jeju, jeju_calls) = costs.quiet;
     assert_eq!(jeju, 1, "the oracle's state is one batched round trip ({jeju_calls} calls)");
     assert!(base <= 6, "Base: Chainlink, the pool (liquidity, observe, slot0) and Chainlink again: {base}");
-    let (base, _, jeju, _) = costs.submitting;
-    assert!(base + jeju <= 16, "a submitting tick stays bounded: {costs:?}");
+    // Base's side of a submitting tick is fixed (the tick's reads and the re-read before sending);
+    // Jeju's also counts receipt polls, whose number depends on how busy the machine is.
+    let (base, _, _, _) = costs.submitting;
+    assert!(base <= 12, "a submitting tick reads Base at most twice over: {costs:?}");
 }
