@@ -28,6 +28,14 @@ pub const FAILURES_TOTAL: &str = "oracle_alert_failures_total";
 /// `channel`).
 pub const DROPPED_TOTAL: &str = "oracle_alerts_dropped_total";
 
+/// Gives the alert layer's series their `# HELP` text (call once after installing the recorder).
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter};
+    describe_counter!(SENT_TOTAL, Unit::Count, "Alerts a channel delivered.");
+    describe_counter!(FAILURES_TOTAL, Unit::Count, "Alerts a channel could not deliver after its retries.");
+    describe_counter!(DROPPED_TOTAL, Unit::Count, "Alerts dropped from a channel's full queue.");
+}
+
 /// How often an open condition is repeated, by default: once an hour until it clears.
 pub const DEFAULT_REMINDER_INTERVAL: Duration = Duration::from_secs(3600);
 /// Events with the same key (an RPC failover, a review flag) are sent at most this often, by

@@ -206,6 +206,9 @@ pub struct BotConfig {
     pub enable_health_check: bool,
     /// Their port (`HEALTH_CHECK_PORT`, default 3000).
     pub health_check_port: u16,
+    /// The address they listen on (`HEALTH_BIND_ADDR`, default `0.0.0.0`; `127.0.0.1` keeps them
+    /// on loopback).
+    pub health_bind_addr: std::net::IpAddr,
     /// Retries of a failed read within a tick (`MAX_RETRIES`, default 3).
     pub max_retries: u32,
     /// Delay between those retries (`RETRY_DELAY_MS`, default 5000).
@@ -642,6 +645,11 @@ impl BotConfig {
             election,
             enable_health_check: v.flag("ENABLE_HEALTH_CHECK", true)?,
             health_check_port: v.parse("HEALTH_CHECK_PORT", 3000, "a TCP port (0-65535)")?,
+            health_bind_addr: v.parse(
+                "HEALTH_BIND_ADDR",
+                std::net::IpAddr::from([0, 0, 0, 0]),
+                "an IP address, e.g. 127.0.0.1 or ::",
+            )?,
             max_retries: v.parse("MAX_RETRIES", 3, "a whole number")?,
             retry_delay: v.duration("RETRY_DELAY_MS", 5_000, true)?,
             telegram_bot_token: v.get("TELEGRAM_BOT_TOKEN").map(Secret::new),

@@ -13,23 +13,37 @@
 //!   healthy.
 //!
 //! A follower is not responsible for the data: stale data leaves it at 200 (restarting it would
-//! not help, and would take away the standby), but its JSON says so (`dataStale`), from its own
-//! read of the oracle (see [`crate::data_age`]).
+//! not help, and would take away the standby), but its JSON says so (`dataStale`): every bot's
+//! engine reads the oracle each tick, leader or follower.
+//!
+//! `GET /ready` answers 200 when the bot can do its job now, or 503 with the reasons:
+//! `starting` (no tick finished yet), `backend_unreachable` (the last election round failed),
+//! `target_unreachable` (no endpoint of the target chain answered), `backing_off` (the bot gave
+//! up leadership after failing against the target and waits out its backoff), and the liveness
+//! rules above. A follower is ready: it is the standby.
 
 use std::{
-    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::PrometheusHandle;
+use oracle_core::TickFailure;
 use oracle_core::{EngineStatus, FeedId, Price, U256, evm::FailoverTransport};
 use serde::Serialize;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
-use crate::{BotConfig, data_age::DataAge};
+use crate::BotConfig;
+
+/// How old the oracle's data was when this bot last read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataAge {
+    /// When it was read (host clock).
+    pub checked_at: SystemTime,
+    /// The data's age then.
+    pub age: Duration,
+}
 
 /// More consecutive failures than this and the bot reports itself unhealthy (the old bot's rule).
 pub const MAX_HEALTHY_FAILURES: u32 = 5;
@@ -119,8 +133,8 @@ pub struct Health {
     pub reasons: Vec<&'static str>,
     /// When the last tick finished, unix milliseconds (`null` before the first).
     pub last_tick_at: Option<u64>,
-    /// The oracle's data age in seconds when this bot last looked at it (`dataCheckedAt`): its
-    /// last tick as leader, or its own read as follower. `null` when unknown.
+    /// The oracle's data age in seconds when this bot's last tick read it (`dataCheckedAt`),
+    /// leader or follower. `null` when unknown.
     pub data_age_seconds: Option<u64>,
     /// When that was, unix milliseconds.
     pub data_checked_at: Option<u64>,
@@ -150,8 +164,6 @@ fn unix_millis(t: SystemTime) -> Option<u64> {
 pub struct Facts<'a> {
     /// The engine's status.
     pub status: &'a EngineStatus,
-    /// The bot's own read of the data's age, while it follows.
-    pub follower_view: Option<DataAge>,
     /// The host clock now.
     pub now: SystemTime,
     /// Time since the health server started (stands for the last tick until the first).
@@ -168,11 +180,10 @@ impl Health {
         // A clock stepped back makes the last tick look recent: not stalled, until it passes.
         let since_tick =
             last_tick.map_or(facts.uptime, |t| facts.now.duration_since(t).unwrap_or(Duration::ZERO));
-        let seen = if status.is_leader {
-            status.data_age_at_last_tick().zip(last_tick).map(|(age, checked_at)| DataAge { checked_at, age })
-        } else {
-            facts.follower_view
-        };
+        let seen = status
+            .data_age_at_last_tick()
+            .zip(last_tick)
+            .map(|(age, checked_at)| DataAge { checked_at, age });
         let data_stale = seen.map(|s| s.age > rules.stale_after);
         let mut reasons = Vec::new();
         if status.consecutive_failures > MAX_HEALTHY_FAILURES {
@@ -213,71 +224,116 @@ impl Health {
     }
 }
 
-#[derive(Clone)]
+/// The `/ready` body.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Ready {
+    /// Whether the bot can do its job now.
+    pub ready: bool,
+    /// This bot's id.
+    pub bot_id: String,
+    /// Whether this bot leads.
+    pub is_leader: bool,
+    /// Why not (`starting`, `backend_unreachable`, `target_unreachable`, `backing_off`, and the
+    /// liveness reasons); empty when ready.
+    pub reasons: Vec<&'static str>,
+}
+
+impl Ready {
+    /// Judges readiness: liveness, plus the conditions under which the bot is up but cannot do
+    /// its job.
+    pub fn assess(facts: Facts<'_>, rules: &HealthRules) -> Self {
+        let health = Health::assess(facts, rules);
+        let status = facts.status;
+        let mut reasons = Vec::new();
+        match status.last_report.as_ref().map(|r| &r.outcome) {
+            None => reasons.push("starting"),
+            Some(oracle_core::TickOutcome::Failed(
+                TickFailure::Election(_) | TickFailure::TimedOut { step: "leader election", .. },
+            )) => reasons.push("backend_unreachable"),
+            Some(_) => {}
+        }
+        if status.target_unreachable {
+            reasons.push("target_unreachable");
+        }
+        if status.backing_off {
+            reasons.push("backing_off");
+        }
+        reasons.extend(health.reasons);
+        Self {
+            ready: reasons.is_empty(),
+            bot_id: status.bot_id.clone(),
+            is_leader: status.is_leader,
+            reasons,
+        }
+    }
+}
+
 struct AppState {
     status: watch::Receiver<EngineStatus>,
-    follower_view: Option<watch::Receiver<Option<DataAge>>>,
     rules: HealthRules,
     rpc: Vec<FailoverTransport>,
     metrics: PrometheusHandle,
     started: Instant,
 }
 
+impl AppState {
+    fn facts<'a>(&self, status: &'a EngineStatus) -> Facts<'a> {
+        Facts {
+            status,
+            now: SystemTime::now(),
+            uptime: self.started.elapsed(),
+            rpc_failovers: self.rpc.iter().map(FailoverTransport::failovers).sum(),
+        }
+    }
+}
+
 async fn health(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     let status = app.status.borrow().clone();
-    let facts = Facts {
-        status: &status,
-        follower_view: app.follower_view.as_ref().and_then(|v| *v.borrow()),
-        now: SystemTime::now(),
-        uptime: app.started.elapsed(),
-        rpc_failovers: app.rpc.iter().map(FailoverTransport::failovers).sum(),
-    };
-    let body = Health::assess(facts, &app.rules);
+    let body = Health::assess(app.facts(&status), &app.rules);
     let code = if body.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
 }
 
+async fn ready(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+    let status = app.status.borrow().clone();
+    let body = Ready::assess(app.facts(&status), &app.rules);
+    let code = if body.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body))
+}
+
 async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    metrics::gauge!("oracle_uptime_seconds").set(app.started.elapsed().as_secs_f64());
+    metrics::gauge!(UPTIME_SECONDS).set(app.started.elapsed().as_secs_f64());
     ([("content-type", "text/plain; version=0.0.4")], app.metrics.render())
 }
 
-/// What `/health` reads: the engine's status, the bot's own view of the data while it
-/// follows, and the rules.
+/// Seconds since the endpoints started.
+pub const UPTIME_SECONDS: &str = "oracle_uptime_seconds";
+
+/// What the endpoints read: the engine's status and the rules.
 #[derive(Debug)]
 pub struct HealthSource {
     /// The engine's status channel.
     pub status: watch::Receiver<EngineStatus>,
-    /// The follower's reads of the data's age ([`crate::data_age::follow`]), if any.
-    pub follower_view: Option<watch::Receiver<Option<DataAge>>>,
     /// The limits.
     pub rules: HealthRules,
 }
 
-/// Binds `addr` and serves `/health` and `/metrics` until `cancel` fires.
-///
-/// Returns once bound, with the bound address and the serving task, so a bind failure is an
-/// error at start-up rather than a silent missing endpoint.
-pub async fn serve(
-    addr: SocketAddr,
-    source: HealthSource,
-    rpc: Vec<FailoverTransport>,
-    metrics: PrometheusHandle,
-    cancel: CancellationToken,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let HealthSource { status, follower_view, rules } = source;
-    let app = Arc::new(AppState { status, follower_view, rules, rpc, metrics, started: Instant::now() });
-    let router =
-        Router::new().route("/health", get(health)).route("/metrics", get(self::metrics)).with_state(app);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let shutdown = async move { cancel.cancelled().await };
-        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %e, "health server failed");
-        }
-    });
-    Ok((bound, task))
+/// The `/health`, `/ready` and `/metrics` routes (serve them with [`crate::http::serve`], or
+/// mount them in an embedder's router).
+pub fn router(source: HealthSource, rpc: Vec<FailoverTransport>, metrics: PrometheusHandle) -> Router {
+    metrics::describe_gauge!(
+        UPTIME_SECONDS,
+        metrics::Unit::Seconds,
+        "Seconds since the bot's endpoints started."
+    );
+    let HealthSource { status, rules } = source;
+    let app = Arc::new(AppState { status, rules, rpc, metrics, started: Instant::now() });
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(self::metrics))
+        .with_state(app)
 }
 
 #[cfg(test)]
@@ -320,27 +376,30 @@ mod tests {
         })
     }
 
-    fn assess(status: &EngineStatus, follower_view: Option<DataAge>, now: u64) -> Health {
-        let facts = Facts { status, follower_view, now: at(now), uptime: 10 * SEC, rpc_failovers: 0 };
-        Health::assess(facts, &rules())
+    fn facts(status: &EngineStatus, now: u64) -> Facts<'_> {
+        Facts { status, now: at(now), uptime: 10 * SEC, rpc_failovers: 0 }
+    }
+
+    fn assess(status: &EngineStatus, now: u64) -> Health {
+        Health::assess(facts(status, now), &rules())
     }
 
     #[test]
     fn followers_are_healthy_and_failures_are_not() {
         let mut s = EngineStatus { bot_id: "b".into(), ..Default::default() };
-        let h = assess(&s, None, 1_700_000_000);
+        let h = assess(&s, 1_700_000_000);
         assert!(h.healthy && !h.is_leader, "a follower is healthy");
         assert_eq!((h.data_stale, h.data_age_seconds, h.last_tick_at), (None, None, None));
         s.consecutive_failures = 5;
-        assert!(assess(&s, None, 1_700_000_000).healthy);
+        assert!(assess(&s, 1_700_000_000).healthy);
         s.consecutive_failures = 6;
-        let h = assess(&s, None, 1_700_000_000);
+        let h = assess(&s, 1_700_000_000);
         assert_eq!((h.healthy, h.status, h.reasons.as_slice()), (false, "unhealthy", &["failures"][..]));
         s.wallet_balance_wei = Some(U256::from(1_500_000_000_000_000_000u128));
         s.gas_price_wei = Some(2_500_000_000);
         s.prices = vec![(FeedId::ETH_USD, Price::parse("3245.67", 8).unwrap())];
         s.last_update = Some(at(1_700_000_000));
-        let json = serde_json::to_value(assess(&s, None, 1_700_000_000)).unwrap();
+        let json = serde_json::to_value(assess(&s, 1_700_000_000)).unwrap();
         assert_eq!(json["walletBalance"], 1.5);
         assert_eq!(json["gasPrice"], 2.5);
         assert_eq!(json["ethPrice"], 3245.67);
@@ -355,16 +414,15 @@ mod tests {
     fn a_loop_that_stopped_ticking_is_stalled() {
         let s = ticked(true, gas_too_high(100), None);
         let finished = 1_700_000_005;
-        let h = assess(&s, None, finished + 1_000);
+        let h = assess(&s, finished + 1_000);
         assert!(h.healthy, "exactly the limit is still fine: {:?}", h.reasons);
         assert_eq!(h.last_tick_at, Some(finished * 1_000));
-        let h = assess(&s, None, finished + 1_001);
+        let h = assess(&s, finished + 1_001);
         assert_eq!((h.healthy, h.reasons.as_slice()), (false, &["stalled"][..]));
-        assert!(assess(&s, None, finished - 50).healthy, "a clock stepped back is not a stall");
+        assert!(assess(&s, finished - 50).healthy, "a clock stepped back is not a stall");
         // Before the first tick, the time since start counts.
         let fresh = EngineStatus::default();
-        let facts =
-            Facts { status: &fresh, follower_view: None, now: at(0), uptime: 1_001 * SEC, rpc_failovers: 0 };
+        let facts = Facts { status: &fresh, now: at(0), uptime: 1_001 * SEC, rpc_failovers: 0 };
         assert_eq!(Health::assess(facts, &rules()).reasons, ["stalled"]);
     }
 
@@ -373,7 +431,7 @@ mod tests {
     fn a_leader_with_stale_data_is_unhealthy_and_a_follower_is_not() {
         let now = 1_700_000_010;
         let leader = ticked(true, gas_too_high(4_000), Some(1_699_996_000));
-        let h = assess(&leader, None, now);
+        let h = assess(&leader, now);
         assert_eq!(h.consecutive_failures, 0);
         assert_eq!((h.healthy, h.reasons.as_slice()), (false, &["stale"][..]));
         assert_eq!((h.data_age_seconds, h.data_stale), (Some(4_000), Some(true)));
@@ -382,24 +440,56 @@ mod tests {
         assert_eq!(json["reasons"], serde_json::json!(["stale"]));
         assert_eq!(json["dataStale"], true);
 
-        assert!(assess(&ticked(true, gas_too_high(3_600), None), None, now).healthy, "at the limit");
+        assert!(assess(&ticked(true, gas_too_high(3_600), None), now).healthy, "at the limit");
         let failed = ticked(
             true,
             oracle_core::TickOutcome::Failed(oracle_core::TickFailure::TimedOut { step: "x", after: SEC }),
             Some(1_700_000_000),
         );
-        assert_eq!(assess(&failed, None, now).data_age_seconds, Some(5), "host time to the tick's end");
+        assert_eq!(assess(&failed, now).data_age_seconds, Some(5), "host time to the tick's end");
 
-        let follower_view = Some(DataAge { checked_at: at(now), age: 4_000 * SEC });
-        let follower = ticked(false, oracle_core::TickOutcome::Follower { leader: Some("a".into()) }, None);
-        let h = assess(&follower, follower_view, now);
+        // A follower's tick read the oracle too: the data was 4000 s old at the tick's end.
+        let follower = ticked(
+            false,
+            oracle_core::TickOutcome::Follower { leader: Some("a".into()) },
+            Some(1_699_996_005),
+        );
+        let h = assess(&follower, now);
         assert!(h.healthy, "the leader is responsible: {:?}", h.reasons);
         assert_eq!((h.data_stale, h.data_age_seconds), (Some(true), Some(4_000)));
-        let h = assess(&follower, None, now);
+        let follower = ticked(false, oracle_core::TickOutcome::Follower { leader: Some("a".into()) }, None);
+        let h = assess(&follower, now);
         assert_eq!((h.healthy, h.data_stale), (true, None), "not read yet: unknown");
         // Both rules at once are both named.
-        let h = assess(&leader, None, 1_700_000_005 + 1_001);
+        let h = assess(&leader, 1_700_000_005 + 1_001);
         assert_eq!(h.reasons, ["stalled", "stale"]);
+    }
+
+    #[test]
+    fn readiness_names_why_the_bot_cannot_do_its_job() {
+        let now = 1_700_000_010;
+        let fresh = EngineStatus { bot_id: "b".into(), ..Default::default() };
+        assert_eq!(Ready::assess(facts(&fresh, now), &rules()).reasons, ["starting"]);
+        let follower = ticked(false, oracle_core::TickOutcome::Follower { leader: None }, Some(now - 100));
+        let r = Ready::assess(facts(&follower, now), &rules());
+        assert!(r.ready && !r.is_leader, "a follower is the standby: {:?}", r.reasons);
+        let mut cut_off = follower.clone();
+        cut_off.target_unreachable = true;
+        cut_off.backing_off = true;
+        assert_eq!(
+            Ready::assess(facts(&cut_off, now), &rules()).reasons,
+            ["target_unreachable", "backing_off"]
+        );
+        let election = ticked(
+            false,
+            oracle_core::TickOutcome::Failed(TickFailure::Election(
+                oracle_core::ElectionError::Unavailable { backend: "redis", reason: "down".into() },
+            )),
+            None,
+        );
+        assert_eq!(Ready::assess(facts(&election, now), &rules()).reasons, ["backend_unreachable"]);
+        let stale = ticked(true, gas_too_high(4_000), None);
+        assert_eq!(Ready::assess(facts(&stale, now), &rules()).reasons, ["stale"], "liveness counts too");
     }
 
     #[test]

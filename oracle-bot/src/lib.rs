@@ -15,8 +15,8 @@
 
 mod compose;
 mod config;
-pub mod data_age;
 pub mod health;
+pub mod http;
 mod lock_scope;
 mod rpc_alerts;
 
@@ -59,11 +59,11 @@ pub enum BotError {
     /// The metrics recorder could not be installed.
     #[error("metrics: {0}")]
     Metrics(String),
-    /// The health port could not be bound.
-    #[error("cannot serve /health on port {port}: {reason}")]
+    /// The endpoints' address could not be bound.
+    #[error("cannot serve /health on {addr}: {reason}")]
     Health {
-        /// The port.
-        port: u16,
+        /// The address (`HEALTH_BIND_ADDR`, `HEALTH_CHECK_PORT`).
+        addr: SocketAddr,
         /// Why.
         reason: String,
     },
@@ -93,8 +93,11 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
     metrics::counter!(oracle_core::engine::metrics::UPDATE_FAILURES).absolute(0);
     metrics::counter!(oracle_core::engine::metrics::LEADER_ELECTION_FAILURES).absolute(0);
     metrics::counter!(oracle_core::engine::metrics::LEADER_CHANGES).absolute(0);
+    oracle_core::engine::metrics::describe();
+    oracle_core::evm::describe_metrics();
+    oracle_alerts::describe_metrics();
 
-    let Composed { engine, rpc, target_rpc, alerters } = build_engine(&config).await?;
+    let Composed { engine, rpc, alerters, .. } = build_engine(&config).await?;
     // Every endpoint of a chain down, and failovers, are seen by the transports, not by ticks.
     tokio::spawn(rpc_alerts::watch(
         rpc.clone(),
@@ -105,22 +108,13 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
     ));
     let server = if config.enable_health_check {
         let rules = health::HealthRules::from_config(&config);
-        // While this bot follows, its ticks do not read the oracle: it reads the data's age
-        // itself for `/health`, through the same Jeju endpoints.
-        let follower_view = Some(data_age::follow(
-            target_rpc.provider(),
-            config.oracle_address,
-            engine.status(),
-            rules.stale_after,
-            config.rpc_total_timeout,
-            cancel.clone(),
-        ));
-        let source = health::HealthSource { status: engine.status(), follower_view, rules };
-        let addr = SocketAddr::from(([0, 0, 0, 0], config.health_check_port));
-        let (bound, task) = health::serve(addr, source, rpc, metrics, cancel.clone())
+        let source = health::HealthSource { status: engine.status(), rules };
+        let addr = SocketAddr::new(config.health_bind_addr, config.health_check_port);
+        let router = health::router(source, rpc, metrics);
+        let (bound, task) = http::serve(addr, router, cancel.clone())
             .await
-            .map_err(|e| BotError::Health { port: config.health_check_port, reason: e.to_string() })?;
-        tracing::info!(%bound, "serving /health and /metrics");
+            .map_err(|e| BotError::Health { addr, reason: e.to_string() })?;
+        tracing::info!(%bound, "serving /health, /ready and /metrics");
         Some(task)
     } else {
         None

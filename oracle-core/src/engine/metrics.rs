@@ -45,6 +45,56 @@ pub const EFFECTIVE_GAS_PRICE_GWEI: &str = "oracle_effective_gas_price_gwei";
 /// How many more updates the wallet balance pays for at the current gas price.
 pub const UPDATES_REMAINING: &str = "oracle_updates_remaining";
 
+/// Gives every series above its `# HELP` text and unit (the Prometheus exporter writes them with
+/// the `# TYPE` line). Call once after installing the recorder.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge};
+    describe_counter!(TOTAL_UPDATES, Unit::Count, "Oracle updates this bot landed on chain.");
+    describe_counter!(UPDATE_FAILURES, Unit::Count, "Ticks that failed (any stage).");
+    describe_gauge!(
+        CONSECUTIVE_FAILURES,
+        Unit::Count,
+        "Failed ticks in a row; 0 after any tick that did not fail."
+    );
+    describe_gauge!(
+        LAST_UPDATE_TIMESTAMP,
+        Unit::Seconds,
+        "The oracle's last update time in unix seconds, as this bot last read it (leaders and followers alike)."
+    );
+    describe_gauge!(IS_LEADER, "1 while this bot leads, 0 otherwise.");
+    describe_gauge!(LEADER_EPOCH, "The fencing token of this bot's current or last term.");
+    describe_counter!(
+        LEADER_ELECTION_FAILURES,
+        Unit::Count,
+        "Election rounds that failed (backend unreachable or answering garbage)."
+    );
+    describe_counter!(LEADER_CHANGES, Unit::Count, "Times this bot became or stopped being the leader.");
+    describe_counter!(
+        TICKS,
+        Unit::Count,
+        "Ticks by outcome (follower, skipped, submitted, failed) and reason."
+    );
+    describe_gauge!(FEED_PRICE, "The oracle's stored price per feed, in dollars.");
+    describe_gauge!(
+        "oracle_eth_usd_price",
+        "The oracle's stored ETH/USD price, in dollars (the old bot's series)."
+    );
+    describe_gauge!(
+        "oracle_eliza_usd_price",
+        "The oracle's stored elizaOS/USD price, in dollars (the old bot's series)."
+    );
+    describe_gauge!(WALLET_BALANCE_ETH, "The updater wallet's balance, in ETH.");
+    describe_gauge!(GAS_PRICE_GWEI, "The target chain's gas price (eth_gasPrice), in gwei.");
+    describe_counter!(GAS_USED, Unit::Count, "Gas used by the updates this bot landed.");
+    describe_counter!(FEES_PAID_GWEI, Unit::Count, "Fees paid for the updates this bot landed, in gwei.");
+    describe_gauge!(EFFECTIVE_GAS_PRICE_GWEI, "The fee per gas the last landed update paid, in gwei.");
+    describe_gauge!(
+        UPDATES_REMAINING,
+        Unit::Count,
+        "Updates the wallet balance still pays for at the current gas price."
+    );
+}
+
 /// Gas one update is assumed to use before the first one lands (a `ManualPriceOracle` update
 /// uses about 39 000).
 pub(super) const DEFAULT_UPDATE_GAS: u64 = 60_000;

@@ -447,6 +447,8 @@ impl Engine {
             }
         };
         if backing_off {
+            seen.backing_off = true;
+            self.observe_target(seen).await;
             return TickOutcome::Follower { leader: None };
         }
         // Before the first election round: an elector told the target's floor issues a token
@@ -457,7 +459,10 @@ impl Engine {
         };
         let lease = match self.step("leader election", self.elector.acquire_or_renew()).await {
             Ok(Ok(Leadership::Leader(lease))) => lease,
-            Ok(Ok(Leadership::Follower { leader })) => return TickOutcome::Follower { leader },
+            Ok(Ok(Leadership::Follower { leader })) => {
+                self.observe_target(seen).await;
+                return TickOutcome::Follower { leader };
+            }
             Ok(Err(e)) => return TickOutcome::Failed(TickFailure::Election(e)),
             Err(timeout) => return TickOutcome::Failed(timeout),
         };
@@ -516,6 +521,23 @@ impl Engine {
             Decision::Submit(plan) => plan,
         };
         self.land(&observations, plan, &fence).await
+    }
+
+    /// A follower's one read of the target (a single attempt, no retries): every bot exports the
+    /// oracle's state, so when the leader dies the series an `OraclePriceStale` rule needs do not
+    /// vanish with it, and `/health` and `/ready` judge the data and the target from each bot.
+    async fn observe_target(&self, seen: &mut Seen) {
+        match self.step("reading the target", self.submitter.read_state()).await {
+            Ok(Ok(state)) => seen.state = Some(state),
+            Ok(Err(e)) => {
+                tracing::warn!(bot_id = %self.bot_id, error = %e, "follower could not read the target");
+                seen.target_unreachable = e.is_unreachable();
+            }
+            Err(e) => {
+                tracing::warn!(bot_id = %self.bot_id, error = %e, "follower could not read the target");
+                seen.target_unreachable = true;
+            }
+        }
     }
 
     /// An unresolved update the submitter remembers (its journal), with a plan to follow it by.
@@ -633,10 +655,14 @@ impl Engine {
         let was_leader = self.status.borrow().is_leader;
         let is_leader = seen.lease.is_some();
         m::record_tick(report, is_leader, was_leader);
+        let target_unreachable = seen.target_unreachable
+            || matches!(&report.outcome, TickOutcome::Failed(TickFailure::ReadState(e)) if e.is_unreachable());
         self.status.send_modify(|s| {
             s.ticks += 1;
             s.is_leader = is_leader;
             s.token = report.token;
+            s.backing_off = seen.backing_off;
+            s.target_unreachable = target_unreachable;
             if let Some(state) = &seen.state {
                 s.last_update = Some(state.last_update);
                 s.prices = state.feeds.iter().map(|f| (f.feed.clone(), f.price)).collect();
@@ -670,6 +696,10 @@ impl Engine {
 struct Seen {
     lease: Option<Lease>,
     state: Option<OnChainState>,
+    /// The last read of the target failed because no endpoint answered.
+    target_unreachable: bool,
+    /// The health gate keeps this bot from leading.
+    backing_off: bool,
 }
 
 tokio::task_local! {

@@ -182,6 +182,11 @@ pub struct EngineStatus {
     pub last_gas_used: Option<u64>,
     /// The last tick's record.
     pub last_report: Option<TickReport>,
+    /// The last tick could not reach the target chain (every endpoint down), leader or follower.
+    pub target_unreachable: bool,
+    /// The health gate keeps this bot a follower for now (it gave up leadership after failing
+    /// against the target).
+    pub backing_off: bool,
 }
 
 impl EngineStatus {

@@ -33,7 +33,7 @@ pub use self::{
     journal::JournalError,
     rpc::{
         EndpointStats, FailoverConfig, FailoverTransport, NotJsonRpc, RpcUrl, connect, connect_failover,
-        redact_urls,
+        describe_metrics, redact_urls,
     },
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
 };

@@ -449,3 +449,32 @@ impl Service<RequestPacket> for FailoverTransport {
         })
     }
 }
+
+/// Gives the transport's series their `# HELP` text (call once after installing the recorder).
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "oracle_rpc_requests_total",
+        Unit::Count,
+        "JSON-RPC requests (a batch counts once) per chain and endpoint index."
+    );
+    describe_counter!(
+        "oracle_rpc_errors_total",
+        Unit::Count,
+        "Requests that failed or were refused per chain and endpoint index."
+    );
+    describe_histogram!(
+        "oracle_rpc_request_duration_seconds",
+        Unit::Seconds,
+        "Time of one JSON-RPC request per chain and endpoint index."
+    );
+    describe_counter!(
+        "oracle_rpc_failover_total",
+        Unit::Count,
+        "Times a chain's requests moved to another endpoint."
+    );
+    describe_gauge!(
+        "oracle_rpc_endpoint_healthy",
+        "1 while an endpoint answers and keeps up with the best one, per chain and endpoint index."
+    );
+}

@@ -6,7 +6,7 @@ mod http;
 
 pub(crate) use self::http::{endpoint_refusal, one_line};
 pub use self::{
-    failover::{EndpointStats, FailoverConfig, FailoverTransport},
+    failover::{EndpointStats, FailoverConfig, FailoverTransport, describe_metrics},
     http::NotJsonRpc,
 };
 
