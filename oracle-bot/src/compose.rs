@@ -119,6 +119,29 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         "RPC endpoints"
     );
 
+    // A pinned chain id guards against endpoints of the wrong network (a testnet URL in prod).
+    for (chain, provider, expected) in
+        [("Base", &base, config.base_chain_id), ("Jeju", &jeju, config.jeju_chain_id)]
+    {
+        if let Some(want) = expected {
+            use alloy::providers::Provider as _;
+            let id = provider.get_chain_id().await.map_err(|e| {
+                BotError::Target(oracle_core::evm::EvmError::Unreachable {
+                    chain: chain.to_owned(),
+                    reason: oracle_core::evm::redact_urls(&e.to_string()),
+                })
+            })?;
+            if id != want {
+                return Err(BotError::Config(crate::ConfigError::Invalid {
+                    var: if chain == "Base" { "BASE_CHAIN_ID" } else { "JEJU_CHAIN_ID" },
+                    reason: format!(
+                        "the {chain} endpoints serve chain id {id}, not {want}: check the RPC URLs"
+                    ),
+                }));
+            }
+        }
+    }
+
     let submitter = ManualOracleSubmitter::builder()
         .provider(jeju)
         .chain_name("Jeju")

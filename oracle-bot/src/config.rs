@@ -7,11 +7,16 @@ use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use oracle_alerts::{DiscordAlerter, TelegramChat};
 use oracle_core::{
     Policy, Price, Severity,
-    evm::{RpcUrl, parse_private_key},
+    evm::{
+        RpcUrl,
+        keys::{KeySource, PasswordSource, load_signer},
+    },
 };
 use oracle_election::{ElectorConfig, LeaseConfig};
 use oracle_sources::{JejuDefaults, PriceMode, SourceConfig, jeju_defaults};
 use zeroize::Zeroizing;
+
+use crate::settings::{Layers, Origin};
 
 /// Where the bot keeps its state when neither `STATE_DIR` nor systemd's `STATE_DIRECTORY` says.
 pub const DEFAULT_STATE_DIR: &str = "/tmp/oracle-bot-state";
@@ -36,7 +41,25 @@ pub enum ConfigError {
     Invalid {
         /// The variable.
         var: &'static str,
-        /// What was expected (and, for non-secrets, what was found).
+        /// What was expected (and, for non-secrets, what was found), and where it was set.
+        reason: String,
+    },
+    /// A name that is no setting: a typo would otherwise silently leave the default in place.
+    #[error("unknown setting {name} in {origin}{hint}")]
+    Unknown {
+        /// The name as written.
+        name: String,
+        /// Where (`the environment`, `the file PATH`, `--set`).
+        origin: String,
+        /// The nearest known name, if any.
+        hint: String,
+    },
+    /// The configuration file cannot be used.
+    #[error("configuration file {}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
         reason: String,
     },
 }
@@ -157,6 +180,10 @@ pub struct BotConfig {
     pub base_rpc_urls: Vec<RpcUrl>,
     /// Target chain endpoints, in preference order (`JEJU_RPC_URLS` or `JEJU_RPC_URL`).
     pub jeju_rpc_urls: Vec<RpcUrl>,
+    /// The source chain's id, checked at start-up when set (`BASE_CHAIN_ID`).
+    pub base_chain_id: Option<u64>,
+    /// The target chain's id, checked at start-up when set (`JEJU_CHAIN_ID`).
+    pub jeju_chain_id: Option<u64>,
     /// The oracle contract (`ORACLE_ADDRESS`).
     pub oracle_address: Address,
     /// The elizaOS token on Base (`ELIZAOS_TOKEN_BASE`), for the Uniswap source.
@@ -223,13 +250,13 @@ pub struct BotConfig {
     pub alerts: AlertSettings,
 }
 
-/// Reads variables from a source (the process environment, or a map in tests).
-struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+/// Reads settings from the layers (file, environment, flags).
+struct Vars<'a>(&'a Layers);
 
 impl Vars<'_> {
     /// A set, non-blank variable.
     fn get(&self, var: &str) -> Option<String> {
-        (self.0)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        self.0.get(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     fn require(&self, var: &'static str, hint: &str) -> Result<String, ConfigError> {
@@ -394,14 +421,29 @@ fn random_bot_id() -> String {
 }
 
 impl BotConfig {
-    /// Reads the process environment.
+    /// Reads the process environment (the old bot's way: no file, no flags).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|k| std::env::var(k).ok())
+        let env: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::from_map(&env)
     }
 
-    /// Reads from a map, for tests and embedders.
+    /// Reads from a map of variables, for tests and embedders.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        Self::from_lookup(&|k| vars.get(k).cloned())
+        Self::from_layers(&Layers::from_env_map(vars)?)
+    }
+
+    /// Reads from the layers (defaults < file < environment < flags); an error names the
+    /// setting and where its value came from.
+    pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars(layers)).map_err(|e| match e {
+            ConfigError::Invalid { var, reason } => match layers.origin(var) {
+                Origin::Default | Origin::Env => ConfigError::Invalid { var, reason },
+                origin => ConfigError::Invalid { var, reason: format!("{reason} (set by {origin})") },
+            },
+            other => other,
+        })
     }
 
     /// The feed sources: a TOML file, the Jeju defaults from the elizaOS token, or Chainlink plus
@@ -415,6 +457,18 @@ impl BotConfig {
     ) -> Result<Feeds, ConfigError> {
         let file = v.get("FEEDS_CONFIG");
         let fixed = v.get("ELIZAOS_FIXED_PRICE_USD");
+        if let Some((config, path)) = v.0.inline_feeds() {
+            if file.is_some() {
+                return Err(ConfigError::Invalid {
+                    var: "FEEDS_CONFIG",
+                    reason: format!(
+                        "the configuration file {} has a [feeds] table already: use one or the other",
+                        path.display()
+                    ),
+                });
+            }
+            return Ok(Feeds::File { path: path.clone(), config: config.clone() });
+        }
         if let Some(path) = file {
             let config = SourceConfig::from_file(std::path::Path::new(&path))
                 .map_err(|e| ConfigError::Invalid { var: "FEEDS_CONFIG", reason: e.to_string() })?;
@@ -483,16 +537,51 @@ impl BotConfig {
         }
     }
 
-    fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let v = Vars(lookup);
-        let key_text = Zeroizing::new(
-            v.require("PRICE_UPDATER_PRIVATE_KEY", ": the updater's 32-byte hex private key")?,
-        );
-        let updater_key =
-            UpdaterKey(parse_private_key(&key_text).map_err(|e| ConfigError::Invalid {
-                var: "PRICE_UPDATER_PRIVATE_KEY",
-                reason: e.to_string(),
-            })?);
+    /// The updater key: the key itself (`PRICE_UPDATER_PRIVATE_KEY`, or an owner-only file
+    /// named by `PRICE_UPDATER_PRIVATE_KEY_FILE`), or an encrypted keystore
+    /// (`PRICE_UPDATER_KEYSTORE` with `PRICE_UPDATER_KEYSTORE_PASSWORD[_FILE]`).
+    fn updater_key(v: &Vars<'_>) -> Result<UpdaterKey, ConfigError> {
+        let key = v.get("PRICE_UPDATER_PRIVATE_KEY").map(Zeroizing::new);
+        let keystore = v.get("PRICE_UPDATER_KEYSTORE");
+        let source = match (key, keystore) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    var: "PRICE_UPDATER_KEYSTORE",
+                    reason:
+                        "set either the key (PRICE_UPDATER_PRIVATE_KEY or its _FILE) or a keystore, not both"
+                            .into(),
+                });
+            }
+            (Some(key), None) => KeySource::Env(key),
+            (None, Some(path)) => {
+                let password = v.get("PRICE_UPDATER_KEYSTORE_PASSWORD").map(Zeroizing::new).ok_or(
+                    ConfigError::Missing {
+                        var: "PRICE_UPDATER_KEYSTORE_PASSWORD_FILE",
+                        hint: ": an owner-only file holding the keystore's password".into(),
+                    },
+                )?;
+                KeySource::Keystore { path: path.into(), password: PasswordSource::Value(password) }
+            }
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    var: "PRICE_UPDATER_PRIVATE_KEY",
+                    hint:
+                        " (or PRICE_UPDATER_PRIVATE_KEY_FILE, or PRICE_UPDATER_KEYSTORE): the updater's key"
+                            .into(),
+                });
+            }
+        };
+        let var = if matches!(source, KeySource::Keystore { .. }) {
+            "PRICE_UPDATER_KEYSTORE"
+        } else {
+            "PRICE_UPDATER_PRIVATE_KEY"
+        };
+        load_signer(&source).map(UpdaterKey).map_err(|e| ConfigError::Invalid { var, reason: e.to_string() })
+    }
+
+    fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
+        let lookup = &|k: &str| v.0.get(k);
+        let updater_key = Self::updater_key(v)?;
         let oracle_text = v.require("ORACLE_ADDRESS", ": the ManualPriceOracle contract on Jeju")?;
         let oracle_address = v.address("ORACLE_ADDRESS", &oracle_text)?;
         let elizaos_token_base =
@@ -510,7 +599,7 @@ impl BotConfig {
             Some("off") => None,
             Some(t) => Some((v.address("CHAINLINK_SEQUENCER_UPTIME_FEED", t)?, grace)),
         };
-        let feeds = Self::feeds(&v, elizaos_token_base, chainlink_eth_usd, chainlink_max_age, sequencer)?;
+        let feeds = Self::feeds(v, elizaos_token_base, chainlink_eth_usd, chainlink_max_age, sequencer)?;
 
         let deviation = v.decimal(
             "DEVIATION_THRESHOLD_PCT",
@@ -619,6 +708,14 @@ impl BotConfig {
             bot_id: v.get("BOT_ID").unwrap_or_else(random_bot_id),
             base_rpc_urls: v.urls("BASE_RPC_URLS", "BASE_RPC_URL")?,
             jeju_rpc_urls: v.urls("JEJU_RPC_URLS", "JEJU_RPC_URL")?,
+            base_chain_id: v
+                .get("BASE_CHAIN_ID")
+                .map(|_| v.parse("BASE_CHAIN_ID", 0u64, "a chain id, e.g. 8453"))
+                .transpose()?,
+            jeju_chain_id: v
+                .get("JEJU_CHAIN_ID")
+                .map(|_| v.parse("JEJU_CHAIN_ID", 0u64, "a chain id"))
+                .transpose()?,
             oracle_address,
             elizaos_token_base,
             updater_key,
@@ -655,7 +752,7 @@ impl BotConfig {
             telegram_bot_token: v.get("TELEGRAM_BOT_TOKEN").map(Secret::new),
             telegram_chat_id: v.get("TELEGRAM_CHAT_ID"),
             discord_webhook_url: v.get("DISCORD_WEBHOOK_URL").map(Secret::new),
-            alerts: alert_settings(&v)?,
+            alerts: alert_settings(v)?,
         })
     }
 }

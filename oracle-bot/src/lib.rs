@@ -15,12 +15,15 @@
 
 mod compose;
 mod config;
+pub mod daemon;
 pub mod health;
 pub mod http;
 mod lock_scope;
+pub mod online;
 mod rpc_alerts;
+pub mod settings;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
@@ -69,9 +72,18 @@ pub enum BotError {
     },
 }
 
-/// Runs the bot until `cancel` fires: composes the engine, serves `/health` and `/metrics`, and
-/// ticks; on cancellation it releases leadership and stops the server.
+/// Runs the bot until `cancel` fires: composes the engine, serves `/health`, `/ready` and
+/// `/metrics`, and ticks; on cancellation it releases leadership and stops the server.
 pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), BotError> {
+    run_with(config, cancel, Arc::new(tokio::sync::OnceCell::new())).await
+}
+
+/// [`run`], handing the engine to `engine` once composed (for configuration reloads).
+pub async fn run_with(
+    config: BotConfig,
+    cancel: CancellationToken,
+    engine_slot: Arc<tokio::sync::OnceCell<Arc<oracle_core::Engine>>>,
+) -> Result<(), BotError> {
     tracing::info!(bot_id = %config.bot_id, oracle = %config.oracle_address, updater = %config.updater_key.signer().address(), "starting oracle bot");
     // This process's own facts (its environment, mounts and files), whatever the configuration
     // was read from.
@@ -98,6 +110,8 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
     oracle_alerts::describe_metrics();
 
     let Composed { engine, rpc, alerters, .. } = build_engine(&config).await?;
+    let engine = Arc::new(engine);
+    let _ = engine_slot.set(Arc::clone(&engine));
     // Every endpoint of a chain down, and failovers, are seen by the transports, not by ticks.
     tokio::spawn(rpc_alerts::watch(
         rpc.clone(),

@@ -41,7 +41,7 @@ impl Engine {
             Ok(Err(e)) => return TickOutcome::Failed(TickFailure::ReadState(e)),
             Err(timeout) => return TickOutcome::Failed(timeout),
         };
-        let plan = match decide(&fresh, observations, &self.policy, Self::decision_time(&fresh)) {
+        let plan = match decide(&fresh, observations, &self.policy(), Self::decision_time(&fresh)) {
             Decision::Skip(reason) => return TickOutcome::Skipped(reason),
             Decision::Submit(plan) => plan,
         };
@@ -172,7 +172,7 @@ impl Engine {
         let Ok(observations) = self.fetch_all(&state).await else {
             return pending.update.clone();
         };
-        match decide(&state, &observations, &self.policy, Self::decision_time(&state)) {
+        match decide(&state, &observations, &self.policy(), Self::decision_time(&state)) {
             Decision::Submit(plan) => plan.update,
             Decision::Skip(_) => pending.update.clone(),
         }

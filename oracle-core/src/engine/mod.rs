@@ -192,8 +192,8 @@ impl EngineBuilder {
             elector,
             submitter,
             alerts: AlertFanout::new(self.alerters, step_timeout, self.alert_rules, stale_after),
-            policy: self.policy,
-            interval,
+            policy: std::sync::RwLock::new(self.policy),
+            interval: watch::channel(interval).0,
             lease_margin: self.lease_margin.unwrap_or(Duration::from_secs(2)),
             step_timeout,
             retries: self.retries.unwrap_or((3, Duration::from_secs(5))),
@@ -217,8 +217,10 @@ pub struct Engine {
     elector: Arc<dyn LeaderElector>,
     submitter: Arc<dyn Submitter>,
     alerts: AlertFanout,
-    policy: Policy,
-    interval: Duration,
+    /// The update policy: replaced whole by [`Engine::reconfigure`], read once per use.
+    policy: std::sync::RwLock<Policy>,
+    /// Time between ticks; [`Engine::run`] follows changes.
+    interval: watch::Sender<Duration>,
     lease_margin: Duration,
     step_timeout: Duration,
     retries: (usize, Duration),
@@ -248,8 +250,8 @@ impl std::fmt::Debug for Engine {
             .field("bot_id", &self.bot_id)
             .field("feeds", &self.sources.keys().collect::<Vec<_>>())
             .field("submitter", &self.submitter.name())
-            .field("policy", &self.policy)
-            .field("interval", &self.interval)
+            .field("policy", &self.policy())
+            .field("interval", &*self.interval.borrow())
             .finish_non_exhaustive()
     }
 }
@@ -270,16 +272,50 @@ impl Engine {
         self.status.subscribe()
     }
 
+    /// The update policy in force.
+    pub fn policy(&self) -> Policy {
+        self.policy.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The time between ticks in force.
+    pub fn interval(&self) -> Duration {
+        *self.interval.borrow()
+    }
+
+    /// Replaces the policy and the tick interval of a running engine (a configuration reload):
+    /// the next decision uses the new policy, and [`run`](Self::run) ticks at the new interval
+    /// from its next tick on. A zero interval is refused.
+    pub fn reconfigure(&self, policy: Policy, interval: Duration) -> Result<(), EngineError> {
+        if interval.is_zero() {
+            return Err(EngineError::Invalid("the tick interval must be above zero".into()));
+        }
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+        self.interval.send_if_modified(|i| std::mem::replace(i, interval) != interval);
+        Ok(())
+    }
+
     /// Ticks every interval until `cancel` fires, then releases leadership.
     pub async fn run(&self, cancel: CancellationToken) {
-        tracing::info!(bot_id = %self.bot_id, interval = ?self.interval, submitter = self.submitter.name(), "engine started");
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tracing::info!(bot_id = %self.bot_id, interval = ?self.interval(), submitter = self.submitter.name(), "engine started");
+        let mut intervals = self.interval.subscribe();
+        let new_ticker = |every: Duration| {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker
+        };
+        let mut ticker = new_ticker(self.interval());
         let mut wake = self.elector.watch();
         loop {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
+                Ok(()) = intervals.changed() => {
+                    // The first tick of a new interval comes one interval from now.
+                    let every = *intervals.borrow_and_update();
+                    ticker = new_ticker(every);
+                    ticker.reset();
+                    continue;
+                }
                 _ = ticker.tick() => {}
                 // A follower is woken when leadership frees up, instead of waiting a whole interval.
                 Some(()) = changed(&mut wake), if !self.status.borrow().is_leader => {}
@@ -491,7 +527,7 @@ impl Engine {
         seen.state = Some(state.clone());
 
         let last_gas_used = self.status.borrow().last_gas_used;
-        self.alerts.observe_balance(&self.bot_id, &state, last_gas_used, &self.policy).await;
+        self.alerts.observe_balance(&self.bot_id, &state, last_gas_used, &self.policy()).await;
 
         // An update still in flight is followed before anything new is sent: one an earlier tick
         // left, or one the submitter remembers from before a restart or another bot's term.
@@ -508,11 +544,12 @@ impl Engine {
             Ok(obs) => obs,
             Err(failure) => return TickOutcome::Failed(failure),
         };
-        let decision = decide(&state, &observations, &self.policy, Self::decision_time(&state));
+        let policy = self.policy();
+        let decision = decide(&state, &observations, &policy, Self::decision_time(&state));
         // Large moves wait for confirming ticks (pure: what was seen goes in, the next state out).
         let decision = {
             let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-            let (decision, next) = confirm(decision, &holds, &self.policy);
+            let (decision, next) = confirm(decision, &holds, &policy);
             *holds = next;
             decision
         };

@@ -163,6 +163,15 @@ fn decrypt(path: &Path, password: &str) -> Result<PrivateKeySigner, KeyError> {
     })
 }
 
+/// Reads a secret (a token, a password, a URL with credentials) from a file only its owner may
+/// read, without one trailing newline: the `*_FILE` convention of Docker and Kubernetes secrets.
+pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, KeyError> {
+    let mut text = read_private(path)?;
+    let trimmed = text.trim_end_matches(['\n', '\r']).len();
+    text.truncate(trimmed);
+    Ok(text)
+}
+
 /// Reads a file that only its owner may read, refusing it otherwise. The mode is checked on the
 /// opened file, so a file swapped in between cannot slip through.
 fn read_private(path: &Path) -> Result<Zeroizing<String>, KeyError> {
