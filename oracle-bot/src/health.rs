@@ -224,6 +224,38 @@ impl Health {
     }
 }
 
+/// While this bot follows, logs when the oracle's data (as its ticks read it) turns stale, naming
+/// the leader that let it, and when it is fresh again: the follower's view of the leader's job.
+/// Stops when the engine's status channel closes.
+pub async fn log_follower_staleness(mut status: watch::Receiver<EngineStatus>, stale_after: Duration) {
+    let mut was_stale = false;
+    while status.changed().await.is_ok() {
+        let (age, leader) = {
+            let s = status.borrow_and_update();
+            if s.is_leader {
+                was_stale = false;
+                continue;
+            }
+            let leader = match s.last_report.as_ref().map(|r| &r.outcome) {
+                Some(oracle_core::TickOutcome::Follower { leader: Some(id) }) => id.clone(),
+                _ => "unknown".to_owned(),
+            };
+            (s.data_age_at_last_tick(), leader)
+        };
+        let Some(age) = age else { continue };
+        let stale = age > stale_after;
+        if stale && !was_stale {
+            tracing::warn!(
+                age_s = age.as_secs(), limit_s = stale_after.as_secs(), %leader,
+                "oracle data is stale: the leader {leader} has not updated it for {} s", age.as_secs()
+            );
+        } else if !stale && was_stale {
+            tracing::info!(age_s = age.as_secs(), "oracle data is fresh again");
+        }
+        was_stale = stale;
+    }
+}
+
 /// The `/ready` body.
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -120,15 +120,16 @@ pub async fn run_with(
         config.rpc_probe_interval,
         cancel.clone(),
     ));
+    let rules = health::HealthRules::from_config(&config);
+    tokio::spawn(health::log_follower_staleness(engine.status(), rules.stale_after));
     let server = if config.enable_health_check {
-        let rules = health::HealthRules::from_config(&config);
         let source = health::HealthSource { status: engine.status(), rules };
         let addr = SocketAddr::new(config.health_bind_addr, config.health_check_port);
         let router = health::router(source, rpc, metrics);
         let (bound, task) = http::serve(addr, router, cancel.clone())
             .await
             .map_err(|e| BotError::Health { addr, reason: e.to_string() })?;
-        tracing::info!(%bound, "serving /health, /ready and /metrics");
+        tracing::info!(%bound, "serving /health and /metrics (and /ready)");
         Some(task)
     } else {
         None

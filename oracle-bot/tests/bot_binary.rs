@@ -44,6 +44,7 @@ fn env_for(d: &Deployment) -> HashMap<&'static str, String> {
         ("UPDATE_INTERVAL_MS", "200".into()),
         ("HEALTH_CHECK_PORT", "0".into()),
         ("BOT_ID", "e2e-bot".into()),
+        ("STATE_DIR", oracle_tests::bot::test_state_dir(d, "e2e-bot")),
     ])
 }
 

@@ -33,10 +33,20 @@ pub fn env_for(d: &Deployment, bot_id: &str) -> HashMap<String, String> {
         ("HEALTH_CHECK_PORT", "0".into()),
         ("BOT_ID", bot_id.into()),
         ("RUST_LOG", "info".into()),
+        // Its own in-flight journal: the default directory is shared by every bot on the host,
+        // and a journal another test left would make this bot follow a transaction on a chain
+        // that no longer exists.
+        ("STATE_DIR", test_state_dir(d, bot_id)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+/// A state directory of this deployment's bot `bot_id` (a restarted bot finds its journal).
+pub fn test_state_dir(d: &Deployment, bot_id: &str) -> String {
+    let port = d.target.port();
+    std::env::temp_dir().join(format!("oracle-test-state-{port}-{bot_id}")).display().to_string()
 }
 
 /// Election on through a lock file at `path`, with short leases (1.5 s, renewed every 200 ms,
@@ -77,10 +87,64 @@ pub struct BotProcess {
     seen: Vec<String>,
 }
 
+/// Election on through etcd at `endpoint`, with the same short leases as [`with_file_election`].
+pub fn with_etcd_election(env: &mut HashMap<String, String>, endpoint: &str) {
+    for (k, v) in [
+        ("LEADER_ELECTION_ENABLED", "true"),
+        ("LEADER_ELECTION_BACKEND", "etcd"),
+        ("ETCD_ENDPOINTS", endpoint),
+        ("LEADER_LEASE_MS", "2000"),
+        ("LEADER_RENEW_INTERVAL_MS", "200"),
+        ("LEADER_RENEW_DEADLINE_MS", "1000"),
+    ] {
+        env.insert(k.into(), v.into());
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`; fails as hung after [`HANG_GUARD`] (not a
+/// timing assertion).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(started.elapsed() < HANG_GUARD, "{what}: not reached within {HANG_GUARD:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET url`: the status and the body; `None` when nothing answered.
+pub async fn http_get(url: String) -> Option<(u16, String)> {
+    let resp = reqwest::get(url).await.ok()?;
+    let code = resp.status().as_u16();
+    Some((code, resp.text().await.ok()?))
+}
+
+/// One series' value in a Prometheus text exposition (the first sample whose name and labels
+/// start with `series`).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 impl BotProcess {
     /// Starts `bin` with exactly `env` (nothing inherited).
     pub fn spawn(bin: impl AsRef<Path>, env: &HashMap<String, String>) -> Self {
+        Self::spawn_with_args(bin, env, &[])
+    }
+
+    /// Starts `bin` with `args` and exactly `env` (nothing inherited).
+    pub fn spawn_with_args(bin: impl AsRef<Path>, env: &HashMap<String, String>, args: &[&str]) -> Self {
         let mut child = Command::new(PathBuf::from(bin.as_ref()))
+            .args(args)
             .env_clear()
             .envs(env)
             .stdin(Stdio::null())
@@ -139,6 +203,38 @@ impl BotProcess {
             self.seen.push(line);
         }
         self.seen.join("\n")
+    }
+
+    /// Waits for the line saying where the endpoints listen; returns `http://127.0.0.1:PORT`.
+    pub async fn endpoints(&mut self) -> String {
+        let line = self.await_line("serving /health and /metrics").await;
+        let port = line
+            .split("bound=")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|addr| addr.rsplit(':').next())
+            .unwrap_or_else(|| panic!("no bound address in {line:?}"))
+            .to_owned();
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// SIGHUP: reload the configuration.
+    pub fn hup(&self) {
+        signal(self.pid(), rustix::process::Signal::HUP);
+    }
+
+    /// SIGTERM: stop gracefully.
+    pub fn term(&self) {
+        signal(self.pid(), rustix::process::Signal::TERM);
+    }
+
+    /// Waits for the process to exit; its exit code (`None`: killed by a signal).
+    pub async fn wait(&mut self) -> Option<i32> {
+        tokio::time::timeout(HANG_GUARD, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{} did not exit within {HANG_GUARD:?}", self.id))
+            .expect("waiting for the bot")
+            .code()
     }
 
     /// SIGKILL, and waits for the process to be gone.
