@@ -17,6 +17,7 @@
 pub mod bindings;
 mod errors;
 mod journal;
+pub mod keys;
 mod rpc;
 mod submitter;
 mod tx;
