@@ -58,7 +58,8 @@ pub(crate) fn grid(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// An 8-decimal raw price in dollars, e.g. `3245.67`.
 pub(crate) fn dollars(raw: U256) -> String {
-    Price::new(raw, oracle_core::evm::ORACLE_DECIMALS).map_or_else(|_| raw.to_string(), |p| trim(&p.to_string(), 2))
+    Price::new(raw, oracle_core::evm::ORACLE_DECIMALS)
+        .map_or_else(|_| raw.to_string(), |p| trim(&p.to_string(), 2))
 }
 
 /// Drops trailing fractional zeros, keeping at least `keep` fractional digits.

@@ -105,12 +105,15 @@ pub(crate) async fn run(args: &EmergencyArgs) -> Result<Report, CliError> {
             return Err(CliError::Usage("give both --eth USD and --elizaos USD, or --from-sources".into()));
         }
     };
+    // Refused locally, before any key is loaded or anything is read: the deployed contract's
+    // bounds; then again against the bounds the oracle itself reports.
+    chain::Bounds::jeju().check(eth, eliza)?;
+    let signer = keys::signer(&args.key).await?;
     let settings = Settings::load(Needs::default())?;
     let p = settings.jeju()?;
     let oracle = settings.bot.oracle_address;
     let before = chain::read_oracle(&p, oracle).await?;
     before.bounds.check(eth, eliza)?;
-    let signer = keys::signer(&args.key).await?;
     if signer.address() != before.owner {
         return Err(CliError::NotOwner {
             signer: signer.address(),

@@ -1,0 +1,435 @@
+//! The real `oracle-cli` binary against the real oracle on anvil, the real coordination servers
+//! and real `oracle-bot` processes. Every verdict is read from the chain or the backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// 8-decimal prices are written `dollars_fraction` (`3245_67000000` is $3245.67).
+#![allow(clippy::inconsistent_digit_grouping)]
+
+use std::{collections::HashMap, os::unix::fs::PermissionsExt as _};
+
+use alloy::primitives::{Address, U256};
+use oracle_core::evm::bindings::ManualPriceOracle;
+use oracle_tests::{
+    Deployment, START_ETH,
+    bot::{BotProcess, env_for, with_file_election, with_redis_election},
+    chain,
+    cli::{cli_env, run_cli, workspace_bin},
+    election::RedisServer,
+    key_hex, tool,
+};
+
+const REFUSED: i32 = 3;
+const USAGE: i32 = 2;
+
+async fn updater_of(d: &Deployment) -> Address {
+    ManualPriceOracle::new(d.oracle, d.target_admin.clone()).priceUpdater().call().await.unwrap()
+}
+
+/// Starts a bot and returns it with its base URL.
+async fn start_bot(env: &HashMap<String, String>) -> (BotProcess, String) {
+    let mut bot = BotProcess::spawn(workspace_bin("oracle-bot"), env);
+    let serving = bot.await_line("serving /health and /metrics").await;
+    let bound = serving.split("bound=").nth(1).and_then(|s| s.split_whitespace().next()).unwrap();
+    let port = bound.rsplit(':').next().unwrap();
+    (bot, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test]
+async fn emergency_update_lands_the_exact_values_and_dry_run_sends_nothing() {
+    let d = Deployment::start().await;
+    let env = cli_env(&d);
+    let owner = d.target.addresses()[0];
+
+    let nonce = d.nonce(owner).await;
+    let dry = run_cli(
+        &env,
+        &["--json", "emergency-update", "--eth", "3245.67", "--elizaos", "0.0842", "--dry-run"],
+        "",
+    )
+    .await;
+    dry.expect_code(0);
+    let plan = dry.json();
+    assert_eq!(plan["simulated"], true);
+    assert_eq!(plan["sent"], false);
+    assert_eq!(plan["ethUsd"]["new"], "324567000000");
+    assert_eq!(plan["elizaUsd"]["new"], "8420000");
+    assert_eq!(d.nonce(owner).await, nonce, "--dry-run must not send");
+    assert_eq!(d.prices().await.0, U256::from(START_ETH));
+
+    // Without a terminal and without --yes nothing is sent either.
+    let unconfirmed =
+        run_cli(&env, &["emergency-update", "--eth", "3245.67", "--elizaos", "0.0842"], "y\n").await;
+    unconfirmed.expect_code(REFUSED);
+    assert!(unconfirmed.stderr.contains("--yes"), "{}", unconfirmed.stderr);
+    assert_eq!(d.nonce(owner).await, nonce);
+
+    let sent = run_cli(
+        &env,
+        &["--json", "emergency-update", "--eth", "3245.67", "--elizaos", "0.0842", "--yes"],
+        "",
+    )
+    .await;
+    sent.expect_code(0);
+    let report = sent.json();
+    assert_eq!(report["sent"], true);
+    assert_eq!(report["leaseHeld"], false);
+    let (eth, eliza, _) = d.prices().await;
+    assert_eq!(eth, U256::from(3245_67000000u128));
+    assert_eq!(eliza, U256::from(8_420_000u128));
+    assert_eq!(report["after"]["ethUsd"]["raw"], "324567000000");
+    let updates = chain::updates(&d).await;
+    let last = updates.last().unwrap();
+    assert_eq!(report["txHash"], last.tx_hash.to_string());
+    assert_eq!(report["block"], last.block);
+
+    // The human form: aligned rows with old and new values.
+    let human =
+        run_cli(&env, &["emergency-update", "--eth", "3000", "--elizaos", "0.1", "--dry-run"], "").await;
+    human.expect_code(0);
+    assert!(human.stdout.contains("$3245.67 -> $3000.00"), "{}", human.stdout);
+    assert!(human.stdout.contains("nothing was sent"), "{}", human.stdout);
+}
+
+#[tokio::test]
+async fn a_non_owner_and_an_out_of_bounds_price_are_refused_before_anything_is_sent() {
+    let d = Deployment::start().await;
+    let mut env = cli_env(&d);
+    env.insert("ORACLE_CLI_PRIVATE_KEY".into(), key_hex(&d.target, 1));
+    let updater = d.target.addresses()[1];
+    let nonce = d.nonce(updater).await;
+
+    let out = run_cli(&env, &["emergency-update", "--eth", "3100", "--elizaos", "0.1", "--yes"], "").await;
+    out.expect_code(REFUSED);
+    assert!(out.stderr.contains("is not the oracle's owner"), "{}", out.stderr);
+    assert!(out.stderr.contains(&updater.to_string()), "{}", out.stderr);
+    assert!(!out.stderr.contains(&key_hex(&d.target, 1)[2..]), "the key must never be printed");
+    assert_eq!(d.nonce(updater).await, nonce);
+
+    // Below MIN_ETH_PRICE ($500): refused locally, without a key at all.
+    env.remove("ORACLE_CLI_PRIVATE_KEY");
+    let out =
+        run_cli(&env, &["--json", "emergency-update", "--eth", "499.99", "--elizaos", "0.1", "--yes"], "")
+            .await;
+    out.expect_code(REFUSED);
+    assert_eq!(out.json()["error"]["kind"], "refused");
+    assert!(out.stderr.contains("outside the oracle's bounds"), "{}", out.stderr);
+    assert_eq!(d.prices().await.0, U256::from(START_ETH));
+
+    // set-updater by a non-owner: refused the same way.
+    env.insert("ORACLE_CLI_PRIVATE_KEY".into(), key_hex(&d.target, 1));
+    let other = d.target.addresses()[2].to_string();
+    let out = run_cli(&env, &["set-updater", &other, "--yes"], "").await;
+    out.expect_code(REFUSED);
+    assert!(out.stderr.contains("only the owner may change the updater"), "{}", out.stderr);
+    assert_eq!(d.nonce(updater).await, nonce);
+}
+
+#[tokio::test]
+async fn set_updater_rotates_the_key_and_deploy_oracle_deploys_from_the_artifacts() {
+    let d = Deployment::start().await;
+    let env = cli_env(&d);
+    let new = d.target.addresses()[2];
+    let out = run_cli(&env, &["--json", "set-updater", &new.to_string(), "--yes"], "").await;
+    out.expect_code(0);
+    assert_eq!(out.json()["after"]["priceUpdater"], new.to_string());
+    assert_eq!(updater_of(&d).await, new);
+
+    for fenced in [false, true] {
+        let mut args = vec!["--json", "deploy-oracle", "--eth", "3100.5", "--elizaos", "0.0842", "--yes"];
+        let updater = d.target.addresses()[1].to_string();
+        args.extend(["--updater", &updater]);
+        if fenced {
+            args.push("--fenced");
+        }
+        let mut env = env.clone();
+        env.remove("ORACLE_ADDRESS");
+        let out = run_cli(&env, &args, "").await;
+        out.expect_code(0);
+        let report = out.json();
+        let address: Address = report["address"].as_str().unwrap().parse().unwrap();
+        let o = ManualPriceOracle::new(address, d.target_admin.clone());
+        let prices = o.getPrices().call().await.unwrap();
+        assert_eq!(prices.ethUsd, U256::from(3100_50000000u128));
+        assert_eq!(prices.elizaUsd, U256::from(8_420_000u128));
+        assert_eq!(o.owner().call().await.unwrap(), d.target.addresses()[0]);
+        assert_eq!(o.priceUpdater().call().await.unwrap(), d.target.addresses()[1]);
+        assert_eq!(report["after"]["fenced"], fenced);
+        assert_eq!(report["botSettings"]["ORACLE_ADDRESS"], address.to_string());
+    }
+}
+
+#[tokio::test]
+async fn paused_pause_and_unpause_say_plainly_that_the_contract_has_none() {
+    let d = Deployment::start().await;
+    let env = cli_env(&d);
+    for (command, function) in [("paused", "paused()"), ("pause", "pause()"), ("unpause", "unpause()")] {
+        let out = run_cli(&env, &[command], "").await;
+        out.expect_code(REFUSED);
+        assert!(out.stderr.contains(&format!("has no {function} function")), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("set-updater") && out.stderr.contains("emergency-update"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.to_lowercase().contains("revert"), "no raw revert: {}", out.stderr);
+        let json = run_cli(&env, &["--json", command], "").await;
+        assert_eq!(json.json()["error"]["kind"], "refused");
+    }
+}
+
+#[tokio::test]
+async fn status_and_prices_report_the_chain_and_json_parses() {
+    let d = Deployment::start().await;
+    let env = cli_env(&d);
+    let out = run_cli(&env, &["--json", "status"], "").await;
+    out.expect_code(0);
+    let status = out.json();
+    assert_eq!(status["oracle"]["ethUsd"]["raw"], START_ETH.to_string());
+    assert_eq!(status["oracle"]["ethUsd"]["dollars"], "3000.00");
+    assert_eq!(status["oracle"]["elizaUsd"]["dollars"], "0.10");
+    assert_eq!(status["oracle"]["owner"], d.target.addresses()[0].to_string());
+    assert_eq!(status["oracle"]["priceUpdater"], d.updater.to_string());
+    assert_eq!(status["oracle"]["version"], "1.0.0");
+    assert_eq!(status["oracle"]["fenced"], false);
+    assert_eq!(status["oracle"]["fresh"], true);
+    let human = run_cli(&env, &["status"], "").await;
+    human.expect_code(0);
+    assert!(human.stdout.contains("ETH/USD") && human.stdout.contains("$3000.00"), "{}", human.stdout);
+
+    // The source says $3100 (+3.33%): the bot would submit, once the minimum interval passed.
+    d.set_eth(3_100_00000000).await;
+    let out = run_cli(&env, &["--json", "prices"], "").await;
+    out.expect_code(0);
+    let prices = out.json();
+    let eth = &prices["feeds"][0];
+    assert_eq!(eth["sourceRaw"], "310000000000");
+    assert_eq!(eth["onChainRaw"], START_ETH.to_string());
+    assert_eq!(eth["change"], "+3.33%");
+    assert_eq!(prices["decision"]["action"], "skip", "the deployment is younger than MIN_UPDATE_INTERVAL_S");
+    assert_eq!(prices["sent"], false);
+    d.advance_target(120).await;
+    let out = run_cli(&env, &["--json", "prices"], "").await;
+    assert_eq!(out.json()["decision"]["action"], "submit", "{}", out.stdout);
+    assert_eq!(d.prices().await.0, U256::from(START_ETH), "prices sends nothing");
+}
+
+#[tokio::test]
+async fn a_keystore_round_trips_and_a_wrong_password_is_refused() {
+    let d = Deployment::start().await;
+    let env = cli_env(&d);
+    let dir = tempfile::tempdir().unwrap();
+    // The keystore as `cast wallet import` writes it (Foundry's own tool).
+    let status = std::process::Command::new(tool("cast"))
+        .args(["wallet", "import", "owner", "--keystore-dir"])
+        .arg(dir.path())
+        .args(["--private-key", &key_hex(&d.target, 0), "--unsafe-password", "correct horse"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let keystore = dir.path().join("owner");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "correct horse\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "battery staple\n").unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let mut env = env.clone();
+    env.remove("ORACLE_CLI_PRIVATE_KEY");
+    let keystore_arg = keystore.to_str().unwrap();
+    let args = |password: &str| {
+        vec![
+            "--json".to_owned(),
+            "emergency-update".into(),
+            "--eth".into(),
+            "3300".into(),
+            "--elizaos".into(),
+            "0.11".into(),
+            "--yes".into(),
+            "--keystore".into(),
+            keystore_arg.into(),
+            "--password-file".into(),
+            password.into(),
+        ]
+    };
+    let wrong_args = args(wrong.to_str().unwrap());
+    let out = run_cli(&env, &wrong_args.iter().map(String::as_str).collect::<Vec<_>>(), "").await;
+    out.expect_code(USAGE);
+    assert!(out.stderr.contains("wrong password"), "{}", out.stderr);
+    assert!(!out.stderr.contains("battery"), "{}", out.stderr);
+
+    let ok_args = args(password.to_str().unwrap());
+    let out = run_cli(&env, &ok_args.iter().map(String::as_str).collect::<Vec<_>>(), "").await;
+    out.expect_code(0);
+    assert_eq!(out.json()["signer"], d.target.addresses()[0].to_string());
+    assert_eq!(d.prices().await.0, U256::from(3300_00000000u128));
+
+    // A key file others may read is refused.
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key_hex(&d.target, 0)).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run_cli(
+        &env,
+        &[
+            "emergency-update",
+            "--eth",
+            "3300",
+            "--elizaos",
+            "0.11",
+            "--yes",
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
+        "",
+    )
+    .await;
+    out.expect_code(USAGE);
+    assert!(out.stderr.contains("chmod 600"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn an_emergency_update_under_the_lease_is_not_overwritten_by_a_running_bot() {
+    let d = Deployment::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = env_for(&d, "bot-a");
+    with_file_election(&mut env, &dir.path().join("leader.lock"));
+    env.insert("MIN_UPDATE_INTERVAL_S".into(), "600".into());
+    let (mut bot, _) = start_bot(&env).await;
+    bot.await_line("became leader").await;
+
+    let mut cli = cli_env(&d);
+    cli.extend(env.iter().filter(|(k, _)| k.starts_with("LEADER_")).map(|(k, v)| (k.clone(), v.clone())));
+    // The bot reads $3000 from Chainlink: $3245.67 is a 7.6% move it would revert, but for its
+    // minimum interval.
+    let out = run_cli(
+        &cli,
+        &["--json", "emergency-update", "--eth", "3245.67", "--elizaos", "0.0842", "--yes", "--hold-lease"],
+        "",
+    )
+    .await;
+    out.expect_code(0);
+    let report = out.json();
+    assert_eq!(report["leaseHeld"], true);
+    assert_eq!(report["leaseReleased"], true);
+    assert!(out.stderr.contains("holding the election lease"), "{}", out.stderr);
+    let landed = chain::updates(&d).await.len();
+
+    // The bot takes the lease back and ticks: it skips for its minimum interval.
+    let _ = bot.log();
+    bot.await_line("became leader").await;
+    bot.await_line("too_soon").await;
+    bot.await_line("too_soon").await;
+    assert_eq!(chain::updates(&d).await.len(), landed, "the bot must not overwrite the emergency price");
+    let (eth, eliza, _) = d.prices().await;
+    assert_eq!((eth, eliza), (U256::from(3245_67000000u128), U256::from(8_420_000u128)));
+}
+
+#[tokio::test]
+async fn leader_resign_moves_leadership_to_another_running_bot() {
+    let d = Deployment::start().await;
+    let redis = RedisServer::start().await;
+    let mut a_env = env_for(&d, "bot-a");
+    with_redis_election(&mut a_env, &redis.url());
+    let (mut a, a_url) = start_bot(&a_env).await;
+    a.await_line("became leader").await;
+    let mut b_env = env_for(&d, "bot-b");
+    with_redis_election(&mut b_env, &redis.url());
+    let (mut b, b_url) = start_bot(&b_env).await;
+    b.await_line("is follower").await;
+
+    let mut cli = cli_env(&d);
+    cli.extend(
+        a_env
+            .iter()
+            .filter(|(k, _)| k.starts_with("LEADER_") || *k == "REDIS_URL")
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    let status = run_cli(&cli, &["--json", "leader", "status", "--bot", &a_url, "--bot", &b_url], "").await;
+    status.expect_code(0);
+    let s = status.json();
+    assert_eq!(s["leader"]["id"], "bot-a");
+    assert!(s["verdict"].as_str().unwrap().starts_with("consistent"), "{s}");
+
+    let out = run_cli(&cli, &["--json", "leader", "resign", "--wait-s", "60"], "").await;
+    out.expect_code(0);
+    let r = out.json();
+    assert_eq!(r["deposed"]["id"], "bot-a");
+    assert_eq!(r["successor"]["id"], "bot-b");
+    assert!(
+        r["successor"]["fencingToken"].as_u64().unwrap() > r["deposed"]["fencingToken"].as_u64().unwrap()
+    );
+    a.await_line("an operator deposed this leader").await;
+    b.await_line("became leader").await;
+
+    let status = run_cli(&cli, &["--json", "status", "--bot", &a_url, "--bot", &b_url], "").await;
+    status.expect_code(0);
+    assert_eq!(status.json()["election"]["leader"]["id"], "bot-b");
+}
+
+#[tokio::test]
+async fn drill_measures_a_real_failover_and_its_figures_agree_with_the_chain() {
+    let d = Deployment::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("leader.lock");
+    let env = |id: &str| {
+        let mut env = env_for(&d, id);
+        with_file_election(&mut env, &lock);
+        // A heartbeat of one second: the leader writes about every second, so a gap shows.
+        env.insert("MIN_UPDATE_INTERVAL_S".into(), "0".into());
+        env.insert("HEARTBEAT_S".into(), "1".into());
+        env
+    };
+    let mut bots = Vec::new();
+    let mut urls = Vec::new();
+    for id in ["bot-a", "bot-b"] {
+        let (bot, url) = start_bot(&env(id)).await;
+        bots.push(bot);
+        urls.push(url);
+    }
+    bots[0].await_line("became leader").await;
+    bots[0].await_line("Oracle updated successfully").await;
+
+    let mut cli = cli_env(&d);
+    cli.extend(env("cli").into_iter().filter(|(k, _)| k.starts_with("LEADER_")));
+    let record = dir.path().join("drills.jsonl");
+    let out = run_cli(
+        &cli,
+        &[
+            "--json",
+            "drill",
+            "--resign",
+            "--bot",
+            &urls[0],
+            "--bot",
+            &urls[1],
+            "--timeout-s",
+            "80",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        "",
+    )
+    .await;
+    out.expect_code(0);
+    let r = out.json();
+    assert_eq!(r["oldLeader"], "bot-a");
+    assert_eq!(r["newLeader"], "bot-b");
+    assert!(r["vacancyMs"].as_u64().is_some());
+    let gap = &r["oracleGap"];
+    let before = gap["lastBefore"]["block"].as_u64().unwrap();
+    let after = gap["firstAfter"]["block"].as_u64().unwrap();
+    // On chain: the two updates are consecutive and the gap is their timestamps' difference.
+    let updates = chain::updates(&d).await;
+    let i = updates.iter().position(|u| u.block == after).expect("the first update after the takeover");
+    assert!(i > 0);
+    assert_eq!(updates[i - 1].block, before);
+    assert_eq!(gap["seconds"].as_u64().unwrap(), updates[i].timestamp - updates[i - 1].timestamp);
+    assert_eq!(gap["firstAfter"]["timestamp"].as_u64().unwrap(), updates[i].timestamp);
+    // bot-b wrote it: it leads now, and the backend agrees.
+    let lead = run_cli(&cli, &["--json", "leader", "status"], "").await;
+    assert_eq!(lead.json()["leader"]["id"], "bot-b");
+    // One JSON line in the record, the same as printed.
+    let lines = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(lines.lines().count(), 1);
+    let line: serde_json::Value = serde_json::from_str(lines.trim()).unwrap();
+    assert_eq!(line, r);
+}
