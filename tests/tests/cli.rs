@@ -433,3 +433,48 @@ async fn drill_measures_a_real_failover_and_its_figures_agree_with_the_chain() {
     let line: serde_json::Value = serde_json::from_str(lines.trim()).unwrap();
     assert_eq!(line, r);
 }
+
+#[tokio::test]
+async fn raise_fence_shuts_out_the_running_term_and_the_bots_continue_above_it() {
+    let d = Deployment::start_fenced().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = env_for(&d, "bot-a");
+    with_file_election(&mut env, &dir.path().join("leader.lock"));
+    env.insert("MIN_UPDATE_INTERVAL_S".into(), "0".into());
+    env.insert("HEARTBEAT_S".into(), "1".into());
+    let (mut bot, _) = start_bot(&env).await;
+    bot.await_line("Oracle updated successfully").await;
+
+    let mut cli = cli_env(&d);
+    cli.extend(env.iter().filter(|(k, _)| k.starts_with("LEADER_")).map(|(k, v)| (k.clone(), v.clone())));
+    let out = run_cli(
+        &cli,
+        &["--json", "emergency-update", "--eth", "3245.67", "--elizaos", "0.0842", "--raise-fence", "--yes"],
+        "",
+    )
+    .await;
+    out.expect_code(0);
+    let report = out.json();
+    let raised: u64 = report["fenceRaised"]["to"].as_str().unwrap().parse().unwrap();
+    let from: u64 = report["fenceRaised"]["from"].as_str().unwrap().parse().unwrap();
+    assert!(raised > from, "{report}");
+    let emergency_block = report["block"].as_u64().unwrap();
+
+    // The bot's old term is refused on chain; it starts a term above the fence and goes on.
+    let _ = bot.log();
+    bot.await_line("Oracle updated successfully").await;
+    let after: Vec<_> = chain::updates(&d).await.into_iter().filter(|u| u.block > emergency_block).collect();
+    assert!(!after.is_empty());
+    assert!(after.iter().all(|u| u.token.unwrap() >= raised), "{after:?}");
+
+    // On the plain oracle there is no fence to raise: refused, nothing sent.
+    let plain = Deployment::start().await;
+    let out = run_cli(
+        &cli_env(&plain),
+        &["emergency-update", "--eth", "3000", "--elizaos", "0.1", "--raise-fence", "--yes"],
+        "",
+    )
+    .await;
+    out.expect_code(REFUSED);
+    assert!(out.stderr.contains("no fencing token"), "{}", out.stderr);
+}

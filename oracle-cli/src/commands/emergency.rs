@@ -8,7 +8,10 @@ use alloy::{
     sol_types::SolCall as _,
 };
 use clap::Args;
-use oracle_core::{Leadership, evm::bindings::ManualPriceOracle};
+use oracle_core::{
+    Leadership,
+    evm::bindings::{FencedPriceOracle, ManualPriceOracle},
+};
 use oracle_election::Elector;
 use serde_json::json;
 
@@ -36,6 +39,11 @@ pub struct EmergencyArgs {
     /// in the same moment; released afterwards.
     #[arg(long)]
     pub hold_lease: bool,
+    /// On the fenced oracle: first raise its highest fencing token above the current leader's
+    /// term (`setHighestFencingToken`), so that term's updates revert; the bots' next term
+    /// starts above it.
+    #[arg(long)]
+    pub raise_fence: bool,
     /// How long to wait for the lease before giving up, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub lease_wait_s: u64,
@@ -124,9 +132,32 @@ pub(crate) async fn run(args: &EmergencyArgs) -> Result<Report, CliError> {
     if args.hold_lease {
         settings.election()?;
     }
-    let plan = plan(oracle, &before, eth, eliza, origin);
-    let prepared =
-        chain::prepare(&p, signer.address(), plan, &args.tx, settings.bot.policy.max_fee_per_gas()).await?;
+    let cap = settings.bot.policy.max_fee_per_gas();
+    let fence = match (args.raise_fence, before.fenced) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(CliError::Refused(format!(
+                "{oracle} is the plain oracle, it has no fencing token to raise: use --hold-lease to hold the bots off"
+            )));
+        }
+        (true, Some(highest)) => {
+            let target = fence_target(&settings, highest, None).await;
+            // Simulated now with the value it would have now; sent with the value at send time.
+            chain::prepare(&p, signer.address(), fence_plan(oracle, highest, target), &args.tx, cap).await?;
+            Some(highest)
+        }
+    };
+    let mut plan = plan(oracle, &before, eth, eliza, origin);
+    if let Some(highest) = fence {
+        plan.rows.insert(
+            0,
+            (
+                "first",
+                format!("setHighestFencingToken above {highest} (the current term's updates then revert)"),
+            ),
+        );
+    }
+    let prepared = chain::prepare(&p, signer.address(), plan, &args.tx, cap).await?;
     if args.tx.dry_run {
         let mut outcome = prepared.dry_run();
         if let serde_json::Value::Object(map) = &mut outcome.json {
@@ -146,6 +177,24 @@ pub(crate) async fn run(args: &EmergencyArgs) -> Result<Report, CliError> {
     } else {
         None
     };
+    let mut raised = None;
+    if let Some(highest) = fence {
+        let target = fence_target(&settings, highest, lease.as_ref().map(|(_, l)| l.token.0)).await;
+        let yes = TxArgs { yes: true, dry_run: false, ..args.tx.clone() };
+        let step = chain::prepare(&p, signer.address(), fence_plan(oracle, highest, target), &yes, cap).await;
+        let step = match step {
+            Ok(step) => step.send(&p, &signer, settings.bot.receipt_timeout).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = step {
+            if let Some((elector, _)) = &lease {
+                let _ = elector.release().await;
+            }
+            return Err(e);
+        }
+        eprintln!("raised the oracle's highest fencing token from {highest} to {target}");
+        raised = Some((highest, target));
+    }
     let sent = prepared.send(&p, &signer, settings.bot.receipt_timeout).await;
     let released = match &lease {
         Some((elector, _)) => Some(elector.release().await.is_ok()),
@@ -158,6 +207,13 @@ pub(crate) async fn run(args: &EmergencyArgs) -> Result<Report, CliError> {
         map.insert("leaseHeld".into(), json!(lease.is_some()));
         map.insert("leaseToken".into(), json!(lease.as_ref().map(|(_, l)| l.token.0)));
         map.insert("leaseReleased".into(), json!(released));
+        map.insert(
+            "fenceRaised".into(),
+            raised.map_or(
+                serde_json::Value::Null,
+                |(from, to)| json!({ "from": from.to_string(), "to": to.to_string() }),
+            ),
+        );
         map.insert("after".into(), after.to_json());
     }
     let lease_row = match (&lease, released) {
@@ -165,13 +221,44 @@ pub(crate) async fn run(args: &EmergencyArgs) -> Result<Report, CliError> {
         (Some((_, l)), _) => format!("held (token {}); releasing failed, it runs out on its own", l.token),
         (None, _) => "not taken (running bots may write too; use --hold-lease to hold them off)".into(),
     };
+    let fence_row = match raised {
+        Some((from, to)) => format!("raised from {from} to {to}: the old term's updates revert"),
+        None if before.fenced.is_some() => "not raised (--raise-fence raises it)".into(),
+        None => "n/a (plain oracle)".into(),
+    };
     let human = format!(
         "{}{}\nOn chain now:\n{}",
         outcome.human,
-        pairs(&[("election lease", lease_row)]),
+        pairs(&[("election lease", lease_row), ("fencing token", fence_row)]),
         pairs(&after.rows())
     );
     Ok(Report { json, human })
+}
+
+/// The token to raise the fence to: above what the oracle accepted, above the term the backend
+/// shows now, and at least the CLI's own lease token.
+async fn fence_target(settings: &Settings, highest: U256, lease_token: Option<u64>) -> U256 {
+    let mut target = highest.saturating_add(U256::from(1u8));
+    if settings.bot.election.is_some()
+        && let Ok(admin) = super::leader::admin(settings).await
+        && let Ok(Some(leader)) = admin.current_leader().await
+    {
+        target = target.max(U256::from(leader.token.0).saturating_add(U256::from(1u8)));
+    }
+    if let Some(token) = lease_token {
+        target = target.max(U256::from(token));
+    }
+    target
+}
+
+fn fence_plan(oracle: Address, highest: U256, target: U256) -> TxPlan {
+    TxPlan {
+        action: format!("setHighestFencingToken({target})"),
+        to: Some(oracle),
+        input: FencedPriceOracle::setHighestFencingTokenCall { highest: target }.abi_encode().into(),
+        rows: vec![("fencing token", format!("{highest} -> {target}"))],
+        json: json!({}),
+    }
 }
 
 fn plan(oracle: Address, before: &chain::OracleState, eth: U256, eliza: U256, origin: &str) -> TxPlan {
