@@ -13,7 +13,7 @@ use oracle_tests::{
     bot::{BotProcess, env_for, with_file_election, with_redis_election},
     chain,
     cli::{cli_env, run_cli, workspace_bin},
-    election::RedisServer,
+    election::{EtcdServer, RedisServer},
     key_hex, tool,
 };
 
@@ -323,31 +323,28 @@ async fn an_emergency_update_under_the_lease_is_not_overwritten_by_a_running_bot
     assert_eq!((eth, eliza), (U256::from(3245_67000000u128), U256::from(8_420_000u128)));
 }
 
-#[tokio::test]
-async fn leader_resign_moves_leadership_to_another_running_bot() {
-    let d = Deployment::start().await;
-    let redis = RedisServer::start().await;
-    let mut a_env = env_for(&d, "bot-a");
-    with_redis_election(&mut a_env, &redis.url());
-    let (mut a, a_url) = start_bot(&a_env).await;
+/// `leader status` and `leader resign` against two running bots electing through `election`
+/// (the bots' election variables).
+async fn resign_moves_leadership(d: &Deployment, election: &HashMap<String, String>) {
+    let bot_env = |id: &str| {
+        let mut env = env_for(d, id);
+        env.extend(election.clone());
+        env
+    };
+    let (mut a, a_url) = start_bot(&bot_env("bot-a")).await;
     a.await_line("became leader").await;
-    let mut b_env = env_for(&d, "bot-b");
-    with_redis_election(&mut b_env, &redis.url());
-    let (mut b, b_url) = start_bot(&b_env).await;
+    let (mut b, b_url) = start_bot(&bot_env("bot-b")).await;
     b.await_line("is follower").await;
 
-    let mut cli = cli_env(&d);
-    cli.extend(
-        a_env
-            .iter()
-            .filter(|(k, _)| k.starts_with("LEADER_") || *k == "REDIS_URL")
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
+    let mut cli = cli_env(d);
+    cli.extend(election.clone());
     let status = run_cli(&cli, &["--json", "leader", "status", "--bot", &a_url, "--bot", &b_url], "").await;
     status.expect_code(0);
     let s = status.json();
     assert_eq!(s["leader"]["id"], "bot-a");
     assert!(s["verdict"].as_str().unwrap().starts_with("consistent"), "{s}");
+    let human = run_cli(&cli, &["leader", "status", "--bot", &a_url, "--bot", &b_url], "").await;
+    assert!(human.stdout.contains("LEADER") && human.stdout.contains("follower"), "{}", human.stdout);
 
     let out = run_cli(&cli, &["--json", "leader", "resign", "--wait-s", "60"], "").await;
     out.expect_code(0);
@@ -363,6 +360,53 @@ async fn leader_resign_moves_leadership_to_another_running_bot() {
     let status = run_cli(&cli, &["--json", "status", "--bot", &a_url, "--bot", &b_url], "").await;
     status.expect_code(0);
     assert_eq!(status.json()["election"]["leader"]["id"], "bot-b");
+}
+
+/// The short leases of the harness's bot helpers (1.5 s, renewed every 200 ms, 1 s deadline).
+fn election_env(vars: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = [
+        ("LEADER_ELECTION_ENABLED", "true"),
+        ("LEADER_LEASE_MS", "1500"),
+        ("LEADER_RENEW_INTERVAL_MS", "200"),
+        ("LEADER_RENEW_DEADLINE_MS", "1000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env
+}
+
+#[tokio::test]
+async fn leader_resign_moves_leadership_through_redis() {
+    let d = Deployment::start().await;
+    let redis = RedisServer::start().await;
+    let mut election = HashMap::new();
+    with_redis_election(&mut election, &redis.url());
+    resign_moves_leadership(&d, &election).await;
+}
+
+#[tokio::test]
+async fn leader_resign_moves_leadership_through_the_lock_file() {
+    let d = Deployment::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut election = HashMap::new();
+    with_file_election(&mut election, &dir.path().join("leader.lock"));
+    resign_moves_leadership(&d, &election).await;
+}
+
+#[tokio::test]
+async fn leader_resign_moves_leadership_through_etcd() {
+    let d = Deployment::start().await;
+    let etcd = EtcdServer::start().await;
+    let endpoint = etcd.endpoint();
+    let election = election_env(&[
+        ("LEADER_ELECTION_BACKEND", "etcd"),
+        ("ETCD_ENDPOINTS", &endpoint),
+        ("LEADER_LEASE_MS", "2000"),
+        ("LEADER_RENEW_DEADLINE_MS", "1200"),
+    ]);
+    resign_moves_leadership(&d, &election).await;
 }
 
 #[tokio::test]
