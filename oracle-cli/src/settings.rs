@@ -70,29 +70,24 @@ impl Settings {
 
     /// A provider over the Jeju endpoints, failing over like the bot's.
     pub(crate) fn jeju(&self) -> Result<DynProvider, CliError> {
-        let config = FailoverConfig {
-            request_timeout: self.bot.rpc_timeout,
-            total_timeout: self.bot.rpc_total_timeout,
-            max_lag_blocks: self.bot.rpc_max_lag_blocks,
-            probe_interval: self.bot.rpc_probe_interval,
-            ..FailoverConfig::new("Jeju")
-        };
-        let (provider, _) = connect_failover(&self.bot.jeju_rpc_urls, config)
-            .map_err(|e| CliError::rpc("cannot set up the Jeju endpoints", e))?;
-        Ok(provider)
+        self.provider("Jeju", &self.bot.jeju_rpc_urls)
     }
 
     /// A provider over the Base endpoints.
     pub(crate) fn base(&self) -> Result<DynProvider, CliError> {
+        self.provider("Base", &self.bot.base_rpc_urls)
+    }
+
+    fn provider(&self, chain: &str, urls: &[oracle_core::evm::RpcUrl]) -> Result<DynProvider, CliError> {
         let config = FailoverConfig {
             request_timeout: self.bot.rpc_timeout,
             total_timeout: self.bot.rpc_total_timeout,
             max_lag_blocks: self.bot.rpc_max_lag_blocks,
             probe_interval: self.bot.rpc_probe_interval,
-            ..FailoverConfig::new("Base")
+            ..FailoverConfig::new(chain)
         };
-        let (provider, _) = connect_failover(&self.bot.base_rpc_urls, config)
-            .map_err(|e| CliError::rpc("cannot set up the Base endpoints", e))?;
+        let (provider, _) = connect_failover(urls, config)
+            .map_err(|e| CliError::rpc(format!("cannot set up the {chain} endpoints"), e))?;
         Ok(provider)
     }
 

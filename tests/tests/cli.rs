@@ -24,14 +24,58 @@ async fn updater_of(d: &Deployment) -> Address {
     ManualPriceOracle::new(d.oracle, d.target_admin.clone()).priceUpdater().call().await.unwrap()
 }
 
-/// Starts a bot and returns it with its base URL.
-async fn start_bot(env: &HashMap<String, String>) -> (BotProcess, String) {
-    let mut bot = BotProcess::spawn(workspace_bin("oracle-bot"), env);
-    let serving = bot.await_line("serving /health and /metrics").await;
+/// A running bot, its base URL and its own state directory (an in-flight journal left by a bot
+/// of another test must not be followed).
+struct Bot {
+    process: BotProcess,
+    url: String,
+    _state: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Bot {
+    type Target = BotProcess;
+    fn deref(&self) -> &BotProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Bot {
+    fn deref_mut(&mut self) -> &mut BotProcess {
+        &mut self.process
+    }
+}
+
+/// Starts a bot with its own `STATE_DIR`.
+async fn start_bot(env: &HashMap<String, String>) -> Bot {
+    let state = tempfile::tempdir().unwrap();
+    let mut env = env.clone();
+    env.insert("STATE_DIR".into(), state.path().display().to_string());
+    let mut process = BotProcess::spawn(workspace_bin("oracle-bot"), &env);
+    let serving = process.await_line("serving /health and /metrics").await;
     let bound = serving.split("bound=").nth(1).and_then(|s| s.split_whitespace().next()).unwrap();
     let port = bound.rsplit(':').next().unwrap();
-    (bot, format!("http://127.0.0.1:{port}"))
+    Bot { process, url: format!("http://127.0.0.1:{port}"), _state: state }
 }
+
+/// A bot electing through the lock file `lock` with extra settings, its URL, and the CLI's
+/// environment with the same election settings.
+async fn file_elected_bot(
+    d: &Deployment,
+    id: &str,
+    lock: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> (Bot, HashMap<String, String>) {
+    let mut env = env_for(d, id);
+    with_file_election(&mut env, lock);
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let bot = start_bot(&env).await;
+    let mut cli = cli_env(d);
+    cli.extend(env.into_iter().filter(|(k, _)| k.starts_with("LEADER_")));
+    (bot, cli)
+}
+
+/// A heartbeat of one second: the leader writes about every second, so a gap shows.
+const EVERY_SECOND: [(&str, &str); 2] = [("MIN_UPDATE_INTERVAL_S", "0"), ("HEARTBEAT_S", "1")];
 
 #[tokio::test]
 async fn emergency_update_lands_the_exact_values_and_dry_run_sends_nothing() {
@@ -290,14 +334,10 @@ async fn a_keystore_round_trips_and_a_wrong_password_is_refused() {
 async fn an_emergency_update_under_the_lease_is_not_overwritten_by_a_running_bot() {
     let d = Deployment::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut env = env_for(&d, "bot-a");
-    with_file_election(&mut env, &dir.path().join("leader.lock"));
-    env.insert("MIN_UPDATE_INTERVAL_S".into(), "600".into());
-    let (mut bot, _) = start_bot(&env).await;
+    let lock = dir.path().join("leader.lock");
+    let (mut bot, cli) = file_elected_bot(&d, "bot-a", &lock, &[("MIN_UPDATE_INTERVAL_S", "600")]).await;
     bot.await_line("became leader").await;
 
-    let mut cli = cli_env(&d);
-    cli.extend(env.iter().filter(|(k, _)| k.starts_with("LEADER_")).map(|(k, v)| (k.clone(), v.clone())));
     // The bot reads $3000 from Chainlink: $3245.67 is a 7.6% move it would revert, but for its
     // minimum interval.
     let out = run_cli(
@@ -331,9 +371,11 @@ async fn resign_moves_leadership(d: &Deployment, election: &HashMap<String, Stri
         env.extend(election.clone());
         env
     };
-    let (mut a, a_url) = start_bot(&bot_env("bot-a")).await;
+    let mut a = start_bot(&bot_env("bot-a")).await;
+    let a_url = a.url.clone();
     a.await_line("became leader").await;
-    let (mut b, b_url) = start_bot(&bot_env("bot-b")).await;
+    let mut b = start_bot(&bot_env("bot-b")).await;
+    let b_url = b.url.clone();
     b.await_line("is follower").await;
 
     let mut cli = cli_env(d);
@@ -414,26 +456,13 @@ async fn drill_measures_a_real_failover_and_its_figures_agree_with_the_chain() {
     let d = Deployment::start().await;
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("leader.lock");
-    let env = |id: &str| {
-        let mut env = env_for(&d, id);
-        with_file_election(&mut env, &lock);
-        // A heartbeat of one second: the leader writes about every second, so a gap shows.
-        env.insert("MIN_UPDATE_INTERVAL_S".into(), "0".into());
-        env.insert("HEARTBEAT_S".into(), "1".into());
-        env
-    };
-    let mut bots = Vec::new();
-    let mut urls = Vec::new();
-    for id in ["bot-a", "bot-b"] {
-        let (bot, url) = start_bot(&env(id)).await;
-        bots.push(bot);
-        urls.push(url);
-    }
+    let (a, cli) = file_elected_bot(&d, "bot-a", &lock, &EVERY_SECOND).await;
+    let (b, _) = file_elected_bot(&d, "bot-b", &lock, &EVERY_SECOND).await;
+    let urls = [a.url.clone(), b.url.clone()];
+    let mut bots = [a, b];
     bots[0].await_line("became leader").await;
     bots[0].await_line("Oracle updated successfully").await;
 
-    let mut cli = cli_env(&d);
-    cli.extend(env("cli").into_iter().filter(|(k, _)| k.starts_with("LEADER_")));
     let record = dir.path().join("drills.jsonl");
     let out = run_cli(
         &cli,
@@ -482,15 +511,10 @@ async fn drill_measures_a_real_failover_and_its_figures_agree_with_the_chain() {
 async fn raise_fence_shuts_out_the_running_term_and_the_bots_continue_above_it() {
     let d = Deployment::start_fenced().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut env = env_for(&d, "bot-a");
-    with_file_election(&mut env, &dir.path().join("leader.lock"));
-    env.insert("MIN_UPDATE_INTERVAL_S".into(), "0".into());
-    env.insert("HEARTBEAT_S".into(), "1".into());
-    let (mut bot, _) = start_bot(&env).await;
+    let lock = dir.path().join("leader.lock");
+    let (mut bot, cli) = file_elected_bot(&d, "bot-a", &lock, &EVERY_SECOND).await;
     bot.await_line("Oracle updated successfully").await;
 
-    let mut cli = cli_env(&d);
-    cli.extend(env.iter().filter(|(k, _)| k.starts_with("LEADER_")).map(|(k, v)| (k.clone(), v.clone())));
     let out = run_cli(
         &cli,
         &["--json", "emergency-update", "--eth", "3245.67", "--elizaos", "0.0842", "--raise-fence", "--yes"],

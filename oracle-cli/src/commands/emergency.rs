@@ -78,16 +78,7 @@ pub(crate) async fn take_lease(
         {
             elector.force_step_down().await?;
         }
-        let pause = tokio::time::sleep(Duration::from_millis(100));
-        match changes.as_mut() {
-            Some(rx) => {
-                tokio::select! {
-                    _ = rx.changed() => {}
-                    _ = pause => {}
-                }
-            }
-            None => pause.await,
-        }
+        super::leader::next_change(&mut changes).await;
         if tokio::time::Instant::now() >= deadline {
             let _ = elector.release().await;
             return Err(CliError::Refused(format!(

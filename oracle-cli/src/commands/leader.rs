@@ -27,6 +27,20 @@ pub struct ResignArgs {
     pub wait_s: u64,
 }
 
+/// Waits until the election changes (the elector's watch channel fires) or 100 ms pass.
+pub(crate) async fn next_change(changes: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    let pause = tokio::time::sleep(Duration::from_millis(100));
+    match changes.as_mut() {
+        Some(rx) => {
+            tokio::select! {
+                _ = rx.changed() => {}
+                _ = pause => {}
+            }
+        }
+        None => pause.await,
+    }
+}
+
 /// An elector connected for administration only: it never campaigns.
 pub(crate) async fn admin(settings: &Settings) -> Result<Arc<dyn Elector>, CliError> {
     let election = settings.election()?;
@@ -139,16 +153,7 @@ pub(crate) async fn resign(args: &ResignArgs) -> Result<Report, CliError> {
                 successor = Some(l);
                 break;
             }
-            let pause = tokio::time::sleep(Duration::from_millis(100));
-            match changes.as_mut() {
-                Some(rx) => {
-                    tokio::select! {
-                        _ = rx.changed() => {}
-                        _ = pause => {}
-                    }
-                }
-                None => pause.await,
-            }
+            next_change(&mut changes).await;
         }
         if successor.is_none() {
             return Err(CliError::Failed(format!(
