@@ -112,9 +112,6 @@ pub enum CliError {
     /// A price source failed.
     #[error("{0}")]
     Sources(String),
-    /// A bot's endpoint could not be read.
-    #[error("{0}")]
-    Bot(String),
     /// A file could not be read or written.
     #[error("cannot use {path}: {reason}; check the path and permissions", path = path.display())]
     File {
@@ -149,7 +146,6 @@ impl CliError {
             | Self::Transaction(_)
             | Self::Election(_)
             | Self::Sources(_)
-            | Self::Bot(_)
             | Self::File { .. }
             | Self::Failed(_)
             | Self::Drill(_) => exit::FAILURE,

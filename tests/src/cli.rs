@@ -6,7 +6,10 @@ use std::{
     process::Stdio,
 };
 
-use tokio::{io::AsyncWriteExt, process::Command};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    process::Command,
+};
 
 use crate::{Deployment, bot::HANG_GUARD, key_hex};
 
@@ -51,30 +54,73 @@ impl CliOutput {
     }
 }
 
+/// A running `oracle-cli`, for commands that wait on something the test then does (a drill
+/// waiting for the operator to stop the leader).
+pub struct CliProcess {
+    child: tokio::process::Child,
+    stderr: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    seen: Vec<String>,
+}
+
+impl CliProcess {
+    /// Starts `oracle-cli` with exactly `env` (nothing inherited) and `args`, feeding `stdin`.
+    pub async fn spawn(env: &HashMap<String, String>, args: &[&str], stdin: &str) -> Self {
+        let mut child = Command::new(workspace_bin("oracle-cli"))
+            .env_clear()
+            .envs(env)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("oracle-cli starts");
+        let mut input = child.stdin.take().expect("piped stdin");
+        let _ = input.write_all(stdin.as_bytes()).await;
+        drop(input);
+        let stderr = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        Self { child, stderr, seen: Vec::new() }
+    }
+
+    /// Waits for a line on stderr containing `needle`.
+    pub async fn await_stderr(&mut self, needle: &str) -> String {
+        let wait = async {
+            while let Ok(Some(line)) = self.stderr.next_line().await {
+                self.seen.push(line.clone());
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(HANG_GUARD, wait).await {
+            Ok(Some(line)) => line,
+            _ => panic!("oracle-cli did not print {needle:?}; stderr so far:\n{}", self.seen.join("\n")),
+        }
+    }
+
+    /// Waits for the process to end; returns its output.
+    pub async fn finish(mut self) -> CliOutput {
+        let mut stdout = String::new();
+        let mut out = self.child.stdout.take().expect("piped stdout");
+        let read = async {
+            let _ = out.read_to_string(&mut stdout).await;
+            while let Ok(Some(line)) = self.stderr.next_line().await {
+                self.seen.push(line);
+            }
+            self.child.wait().await
+        };
+        let status = tokio::time::timeout(HANG_GUARD, read)
+            .await
+            .unwrap_or_else(|_| panic!("oracle-cli did not finish within {HANG_GUARD:?}"))
+            .expect("oracle-cli runs");
+        CliOutput { code: status.code().unwrap_or(-1), stdout, stderr: self.seen.join("\n") }
+    }
+}
+
 /// Runs `oracle-cli` with exactly `env` (nothing inherited) and `args`, feeding `stdin`.
 pub async fn run_cli(env: &HashMap<String, String>, args: &[&str], stdin: &str) -> CliOutput {
-    let mut child = Command::new(workspace_bin("oracle-cli"))
-        .env_clear()
-        .envs(env)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("oracle-cli starts");
-    let mut input = child.stdin.take().expect("piped stdin");
-    let _ = input.write_all(stdin.as_bytes()).await;
-    drop(input);
-    let out = tokio::time::timeout(HANG_GUARD, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("oracle-cli {args:?} did not finish within {HANG_GUARD:?}"))
-        .expect("oracle-cli runs");
-    CliOutput {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    CliProcess::spawn(env, args, stdin).await.finish().await
 }
 
 /// The bot's variables for `d` (as [`crate::bot::env_for`]) plus the owner's key (target

@@ -12,7 +12,7 @@ use oracle_tests::{
     Deployment, START_ETH,
     bot::{BotProcess, env_for, with_file_election, with_redis_election},
     chain,
-    cli::{cli_env, run_cli, workspace_bin},
+    cli::{CliProcess, cli_env, run_cli, workspace_bin},
     election::{EtcdServer, RedisServer},
     key_hex, tool,
 };
@@ -545,4 +545,36 @@ async fn raise_fence_shuts_out_the_running_term_and_the_bots_continue_above_it()
     .await;
     out.expect_code(REFUSED);
     assert!(out.stderr.contains("no fencing token"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn drill_measures_a_failover_when_the_operator_kills_the_leader() {
+    let d = Deployment::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("leader.lock");
+    let (mut a, cli) = file_elected_bot(&d, "bot-a", &lock, &EVERY_SECOND).await;
+    let (_b, _) = file_elected_bot(&d, "bot-b", &lock, &EVERY_SECOND).await;
+    a.await_line("Oracle updated successfully").await;
+    let urls = [a.url.clone(), _b.url.clone()];
+
+    let mut drill = CliProcess::spawn(
+        &cli,
+        &["--json", "drill", "--bot", &urls[0], "--bot", &urls[1], "--timeout-s", "80"],
+        "",
+    )
+    .await;
+    drill.await_stderr("stop it now").await;
+    a.kill9().await;
+    let out = drill.finish().await;
+    out.expect_code(0);
+    let r = out.json();
+    assert_eq!(r["method"], "operator-stop");
+    assert_eq!(r["oldLeader"], "bot-a");
+    assert_eq!(r["newLeader"], "bot-b");
+    assert!(r["vacancyMs"].as_u64().is_some(), "{r}");
+    let gap = &r["oracleGap"];
+    let updates = chain::updates(&d).await;
+    let i = updates.iter().position(|u| u.block == gap["firstAfter"]["block"].as_u64().unwrap()).unwrap();
+    assert_eq!(updates[i - 1].block, gap["lastBefore"]["block"].as_u64().unwrap());
+    assert_eq!(gap["seconds"].as_u64().unwrap(), updates[i].timestamp - updates[i - 1].timestamp);
 }
