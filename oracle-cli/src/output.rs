@@ -102,6 +102,12 @@ pub(crate) fn age(secs: u64) -> String {
     oracle_core::format_duration(std::time::Duration::from_secs(secs))
 }
 
+/// `wait` from now; a wait too long for the clock is a day (a deadline nobody waits out).
+pub(crate) fn deadline(wait: std::time::Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(wait).unwrap_or_else(|| now + std::time::Duration::from_secs(86_400))
+}
+
 /// Asks for confirmation on the terminal. `yes` skips the question; without a terminal and
 /// without `yes` the action is refused (scripts must say `--yes`).
 pub(crate) fn confirm(question: &str, yes: bool) -> Result<(), CliError> {

@@ -110,7 +110,7 @@ pub(crate) async fn run(args: &DrillArgs) -> Result<Report, CliError> {
         p.get_block_number().await.map_err(|e| CliError::rpc("cannot read the block number", e))?;
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let deadline = start + Duration::from_secs(args.timeout_s);
+    let deadline = crate::output::deadline(Duration::from_secs(args.timeout_s));
 
     if args.resign {
         let admin = leader::admin(&settings).await?;
@@ -127,7 +127,7 @@ pub(crate) async fn run(args: &DrillArgs) -> Result<Report, CliError> {
     let mut last_before_takeover: Option<u64> = None;
     let mut first_after: Option<Update> = None;
     loop {
-        if Instant::now() >= deadline {
+        if tokio::time::Instant::now() >= deadline {
             break;
         }
         let views = bots::probe_all(&urls, timeout).await;

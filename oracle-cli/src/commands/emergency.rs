@@ -67,7 +67,7 @@ pub(crate) async fn take_lease(
 ) -> Result<(Arc<dyn Elector>, oracle_core::Lease), CliError> {
     let election = settings.election()?;
     let elector = election.elector.connect(&cli_id(), election.lease).await?;
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = crate::output::deadline(wait);
     let mut changes = elector.watch();
     loop {
         if let Leadership::Leader(lease) = elector.acquire_or_renew().await? {

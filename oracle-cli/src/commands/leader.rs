@@ -54,7 +54,7 @@ pub(crate) fn leader_json(leader: Option<&LeaderInfo>) -> Value {
             "id": l.holder,
             "fencingToken": l.token.0,
             "expiresAtUnixMs": unix_ms(l.expires_at),
-            "expiresInMs": l.expires_at.duration_since(SystemTime::now()).map(|d| d.as_millis() as u64).unwrap_or(0),
+            "expiresInMs": l.expires_at.duration_since(SystemTime::now()).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0),
         }),
     }
 }
@@ -144,7 +144,7 @@ pub(crate) async fn resign(args: &ResignArgs) -> Result<Report, CliError> {
     };
     let mut successor = None;
     if args.wait_s > 0 {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait_s);
+        let deadline = crate::output::deadline(Duration::from_secs(args.wait_s));
         let mut changes = elector.watch();
         while tokio::time::Instant::now() < deadline {
             if let Some(l) = elector.current_leader().await?
