@@ -385,6 +385,11 @@ async fn resign_moves_leadership(d: &Deployment, election: &HashMap<String, Stri
     let s = status.json();
     assert_eq!(s["leader"]["id"], "bot-a");
     assert!(s["verdict"].as_str().unwrap().starts_with("consistent"), "{s}");
+    // Each bot's own view, from its /health and /metrics.
+    assert_eq!(s["claimants"], serde_json::json!(["bot-a"]), "{s}");
+    assert_eq!(s["bots"][0]["healthStatus"], 200);
+    assert_eq!(s["bots"][1]["isLeader"], false);
+    assert_eq!(s["bots"][1]["metricsIsLeader"], false);
     let human = run_cli(&cli, &["leader", "status", "--bot", &a_url, "--bot", &b_url], "").await;
     assert!(human.stdout.contains("LEADER") && human.stdout.contains("follower"), "{}", human.stdout);
 

@@ -180,3 +180,40 @@ pub(crate) async fn resign(args: &ResignArgs) -> Result<Report, CliError> {
     });
     Ok(Report { json, human: pairs(&rows) })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use oracle_core::{FencingToken, LeaderInfo};
+    use serde_json::json;
+
+    use super::{BotView, diagnose};
+
+    fn bot(id: &str, leads: bool) -> BotView {
+        BotView {
+            url: format!("http://{id}:3000"),
+            health_status: Some(200),
+            health: Some(json!({ "botId": id, "isLeader": leads })),
+            ..BotView::default()
+        }
+    }
+
+    #[test]
+    fn split_brain_and_disagreement_are_named() {
+        let leader = LeaderInfo {
+            holder: "a".into(),
+            token: FencingToken(7),
+            expires_at: SystemTime::now() + Duration::from_secs(10),
+        };
+        let (verdict, _) = diagnose(Some(&leader), &[bot("a", true), bot("b", false)]);
+        assert!(verdict.starts_with("consistent"), "{verdict}");
+        let (verdict, claimants) = diagnose(Some(&leader), &[bot("a", true), bot("b", true)]);
+        assert!(verdict.starts_with("SPLIT BRAIN"), "{verdict}");
+        assert_eq!(claimants, ["a", "b"]);
+        let (verdict, _) = diagnose(Some(&leader), &[bot("a", false), bot("b", true)]);
+        assert!(verdict.starts_with("DISAGREEMENT"), "{verdict}");
+        let (verdict, _) = diagnose(None, &[bot("a", false), bot("b", false)]);
+        assert!(verdict.starts_with("nobody leads"), "{verdict}");
+    }
+}
