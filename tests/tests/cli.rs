@@ -253,6 +253,11 @@ async fn status_and_prices_report_the_chain_and_json_parses() {
     d.advance_target(120).await;
     let out = run_cli(&env, &["--json", "prices"], "").await;
     assert_eq!(out.json()["decision"]["action"], "submit", "{}", out.stdout);
+    // +20%, beyond MAX_PRICE_DEVIATION_PCT (10): the bot holds it for confirming ticks first.
+    d.set_eth(3_600_00000000).await;
+    let held = run_cli(&env, &["--json", "prices"], "").await.json();
+    assert_eq!(held["decision"]["action"], "skip", "{held}");
+    assert!(held["decision"]["reason"].as_str().unwrap().contains("held until"), "{held}");
     assert_eq!(d.prices().await.0, U256::from(START_ETH), "prices sends nothing");
 }
 

@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc, time::SystemTime};
 use alloy::primitives::U256;
 use oracle_bot::Feeds;
 use oracle_core::{
-    Decision, FeedId, Observation, PriceSource, Submitter, decide,
+    Decision, FeedId, Holds, Observation, PriceSource, Submitter, confirm, decide,
     evm::{ManualOracleSubmitter, ORACLE_DECIMALS},
     tick_scope,
 };
@@ -100,6 +100,9 @@ pub(crate) async fn run() -> Result<Report, CliError> {
     }
     let now = state.chain_time.map_or(SystemTime::now(), |t| t.max(SystemTime::now()));
     let decision = decide(&state, &observations, &settings.bot.policy, now);
+    // A move beyond MAX_PRICE_DEVIATION_PCT is held for confirming ticks: what a bot seeing these
+    // prices for the first time does.
+    let (decision, _) = confirm(decision, &Holds::default(), &settings.bot.policy);
 
     let mut rows = Vec::new();
     let mut feeds_json = Vec::new();
