@@ -252,7 +252,9 @@ async fn status_and_prices_report_the_chain_and_json_parses() {
     assert_eq!(prices["sent"], false);
     d.advance_target(120).await;
     let out = run_cli(&env, &["--json", "prices"], "").await;
-    assert_eq!(out.json()["decision"]["action"], "submit", "{}", out.stdout);
+    let submit = out.json();
+    assert_eq!(submit["decision"]["action"], "submit", "{submit}");
+    assert!(submit["decision"]["reason"].as_str().unwrap().contains("ETH/USD moved 3.33%"), "{submit}");
     // +20%, beyond MAX_PRICE_DEVIATION_PCT (10): the bot holds it for confirming ticks first.
     d.set_eth(3_600_00000000).await;
     let held = run_cli(&env, &["--json", "prices"], "").await.json();

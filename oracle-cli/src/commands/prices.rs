@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc, time::SystemTime};
 use alloy::primitives::U256;
 use oracle_bot::Feeds;
 use oracle_core::{
-    Decision, FeedId, Holds, Observation, PriceSource, Submitter, confirm, decide,
+    Decision, FeedId, Holds, Observation, PriceSource, SubmitReason, Submitter, confirm, decide,
     evm::{ManualOracleSubmitter, ORACLE_DECIMALS},
     tick_scope,
 };
@@ -79,6 +79,16 @@ pub(crate) async fn current(settings: &Settings) -> Result<(U256, U256), CliErro
     Ok((raw8(get(&FeedId::ETH_USD)?)?, raw8(get(&FeedId::ELIZAOS_USD)?)?))
 }
 
+fn reason_text(reason: &SubmitReason) -> String {
+    match reason {
+        SubmitReason::Deviation { feed, move_bps: Some(bps) } => {
+            format!("{feed} moved {}.{:02}%", bps / 100, bps % 100)
+        }
+        SubmitReason::Deviation { feed, move_bps: None } => format!("{feed} moved from zero"),
+        SubmitReason::Heartbeat { age } => format!("the data is {}s old (heartbeat)", age.as_secs()),
+    }
+}
+
 /// Runs `prices`.
 pub(crate) async fn run() -> Result<Report, CliError> {
     let settings = Settings::load(Needs { sources: true, ..Needs::default() })?;
@@ -133,7 +143,7 @@ pub(crate) async fn run() -> Result<Report, CliError> {
     let (verdict, reason) = match &decision {
         Decision::Skip(r) => ("skip", r.to_string()),
         Decision::Submit(plan) => {
-            ("submit", plan.reasons.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", "))
+            ("submit", plan.reasons.iter().map(reason_text).collect::<Vec<_>>().join(", "))
         }
     };
     let json = json!({
