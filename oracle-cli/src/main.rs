@@ -1,9 +1,6 @@
-//! `oracle-cli`: the operator's tool for inspecting the oracle and pushing emergency prices.
-//!
-//! This release has no commands yet; the status, emergency-update and leadership commands are
-//! built on the same library pieces as the bot (`oracle-bot`'s configuration and `oracle-core`).
+//! `oracle-cli`: the operator's tool for the oracle. Everything is in the library; see
+//! `docs/cli.md`.
 
 fn main() {
-    eprintln!("oracle-cli {}: no commands in this release yet", env!("CARGO_PKG_VERSION"));
-    std::process::exit(2);
+    std::process::exit(oracle_cli::run(std::env::args_os()));
 }

@@ -12,6 +12,7 @@ pub mod bot;
 pub mod capture;
 pub mod chain;
 pub mod chat_servers;
+pub mod cli;
 pub mod costs;
 pub mod election;
 pub mod fake_rpc;
