@@ -208,21 +208,15 @@ fn config_error(e: &ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The start-up banner: every setting that is not at its default, with its origin, secrets
-/// redacted. One line, so it can be found and parsed.
+/// The start-up banner: the version, then one line per setting that is not at its default,
+/// with its origin, secrets redacted (one line each keeps lines short and greppable).
 fn banner(layers: &Layers, config: &BotConfig) {
-    let set: Vec<String> = layers
-        .report()
-        .into_iter()
-        .filter(|(_, _, origin)| *origin != Origin::Default)
-        .map(|(s, shown, origin)| format!("{}={} ({origin})", s.var, shown.unwrap_or_default()))
-        .collect();
-    tracing::info!(
-        bot_id = %config.bot_id,
-        version = env!("CARGO_PKG_VERSION"),
-        settings = %set.join(", "),
-        "effective configuration"
-    );
+    tracing::info!(bot_id = %config.bot_id, version = env!("CARGO_PKG_VERSION"), "oracle-bot {}", env!("CARGO_PKG_VERSION"));
+    for (setting, shown, origin) in layers.report() {
+        if origin != Origin::Default {
+            tracing::info!(setting = setting.var, value = %shown.unwrap_or_default(), origin = %origin, "setting");
+        }
+    }
 }
 
 /// SIGTERM or SIGINT cancels; a second one exits at once with 130.

@@ -161,6 +161,12 @@ const OTHER_VARS: &[&str] = &[
     "STATE_DIRECTORY",
     "RUST_LOG",
     "RUST_BACKTRACE",
+    // oracle-cli's own, read from the same environment.
+    "ORACLE_BOT_URLS",
+    "ORACLE_CLI_PRIVATE_KEY",
+    "ORACLE_CLI_KEY_FILE",
+    "ORACLE_CLI_KEYSTORE",
+    "ORACLE_CLI_PASSWORD_FILE",
 ];
 
 /// Prefixes of our variables: one of these and an unknown name is a typo.
@@ -390,6 +396,16 @@ impl Layers {
         Ok(())
     }
 
+    /// Gives `var` a value when no layer sets it, as a default (a tool that does not use a
+    /// required setting hands the reader an inert stand-in). Unknown names are ignored.
+    pub fn set_default(&mut self, var: &str, value: &str) {
+        if let Some(setting) = setting(var)
+            && !self.values.get(setting.var).is_some_and(|(v, _)| !v.trim().is_empty())
+        {
+            self.values.insert(setting.var, (Zeroizing::new(value.to_owned()), Origin::Default));
+        }
+    }
+
     /// The value of `var`, from the highest layer that sets it.
     pub fn get(&self, var: &str) -> Option<String> {
         self.values.get(var).map(|(v, _)| v.to_string())
@@ -413,7 +429,7 @@ impl Layers {
             .map(|s| {
                 let shown = self.values.get(s.var).map(|(v, _)| match s.secrecy {
                     Secrecy::Public => v.to_string(),
-                    Secrecy::Credentials => oracle_core::evm::redact_urls(v),
+                    Secrecy::Credentials => without_credentials(v),
                     Secrecy::Secret => "<redacted>".to_owned(),
                 });
                 (s, shown, self.origin(s.var))
@@ -440,6 +456,22 @@ pub fn changes(before: &Layers, after: &Layers) -> (Vec<&'static str>, Vec<&'sta
         restart.push("[feeds]");
     }
     (reloadable, restart)
+}
+
+/// A list of URLs shown as `scheme://host:port` each: user info, path and query may hold keys
+/// (an RPC provider's API key, a Redis password). Anything that does not parse is `<redacted>`.
+fn without_credentials(list: &str) -> String {
+    list.split(',')
+        .map(|item| match url::Url::parse(item.trim()) {
+            Ok(u) => match (u.host_str(), u.port()) {
+                (Some(host), Some(port)) => format!("{}://{host}:{port}", u.scheme()),
+                (Some(host), None) => format!("{}://{host}", u.scheme()),
+                _ => "<redacted>".to_owned(),
+            },
+            Err(_) => "<redacted>".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A TOML scalar (or list of scalars, joined with commas as the variables are) as text.
@@ -509,4 +541,48 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            without_credentials("https://base.example/v2/KEY,redis://:hunter2@redis:6379/0,not a url"),
+            "https://base.example,redis://redis:6379,<redacted>"
+        );
+    }
+
+    #[test]
+    fn typos_are_caught_and_other_peoples_variables_are_not() {
+        assert!(unknown_var("DEVIATON_THRESHOLD_PCT").is_some_and(|h| h.contains("DEVIATION_THRESHOLD_PCT")));
+        assert!(unknown_var("LEADER_LEASE_SECONDS").is_some(), "our prefix");
+        assert_eq!(unknown_var("HOME"), None);
+        assert_eq!(unknown_var("REDIS_SERVICE_HOST"), None, "a Kubernetes service link");
+        assert_eq!(unknown_var("ORACLE_CONFIG"), None);
+    }
+
+    #[test]
+    fn file_values_map_to_variables_and_secrets_stay_out() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("bot.toml");
+        let write = |text: &str| std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        write(
+            "bot_id = \"a\"\n[source]\nrpc_urls = [\"http://x:1\", \"http://y:2\"]\n[policy]\nheartbeat_s = 100\n",
+        );
+        let env = HashMap::from([("HEARTBEAT_S".to_owned(), "200".to_owned())]);
+        let layers = Layers::read(Some(&path), &env, &[("BOT_ID".into(), "b".into())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(layers.get("BASE_RPC_URLS").as_deref(), Some("http://x:1,http://y:2"));
+        assert_eq!(
+            (layers.get("HEARTBEAT_S").as_deref(), layers.origin("HEARTBEAT_S")),
+            (Some("200"), Origin::Env)
+        );
+        assert_eq!((layers.get("BOT_ID").as_deref(), layers.origin("BOT_ID")), (Some("b"), Origin::Flag));
+        write("[alerts]\ntelegram_bot_token = \"123:SECRET\"\n");
+        let err = Layers::read(Some(&path), &HashMap::new(), &[]).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("alerts.telegram_bot_token is a secret") && !err.contains("SECRET\""), "{err}");
+    }
 }

@@ -375,3 +375,34 @@ async fn the_endpoints_hold_under_abuse_and_the_bot_keeps_ticking() {
 fn reqwest_client() -> alloy::transports::http::reqwest::Client {
     alloy::transports::http::reqwest::Client::new()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_bot_the_outcome_and_the_transaction() {
+    let d = Deployment::start().await;
+    d.advance_target(120).await;
+    let mut env = env_for(&d, "json-bot");
+    env.insert("MIN_UPDATE_INTERVAL_S".into(), "0".into());
+    let mut bot = BotProcess::spawn_with_args(BOT, &env, &["--log-format", "json"]);
+    let parse = |line: String| -> serde_json::Value {
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+    };
+    let skipped = parse(bot.await_line("update skipped").await);
+    assert_eq!(
+        (skipped["bot_id"].as_str(), skipped["outcome"].as_str()),
+        (Some("json-bot"), Some("skipped")),
+        "{skipped}"
+    );
+    assert!(
+        skipped["reason"].is_string() && skipped["level"] == "INFO" && skipped["timestamp"].is_string(),
+        "{skipped}"
+    );
+    d.set_eth(3_100_00000000).await;
+    let landed = parse(bot.await_line("Oracle updated successfully").await);
+    assert_eq!(landed["outcome"], "submitted", "{landed}");
+    let tx = landed["tx_hash"].as_str().expect("the transaction hash");
+    assert_eq!(tx, updates(&d).await[0].tx_hash.to_string(), "the hash of the update on chain");
+    // Every line is JSON, the banner included.
+    for line in bot.log().lines() {
+        parse(line.to_owned());
+    }
+}

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use alloy::providers::DynProvider;
-use oracle_bot::BotConfig;
+use oracle_bot::{BotConfig, settings::Layers};
 use oracle_core::evm::{FailoverConfig, connect_failover};
 
 use crate::CliError;
@@ -43,28 +43,37 @@ impl Settings {
         Self::from_vars(std::env::vars().collect(), needs)
     }
 
-    /// Reads `vars` as the bot would.
-    pub(crate) fn from_vars(mut vars: HashMap<String, String>, needs: Needs) -> Result<Self, CliError> {
-        let set = |vars: &HashMap<String, String>, k: &str| vars.get(k).is_some_and(|v| !v.trim().is_empty());
-        let has_updater_key = set(&vars, "PRICE_UPDATER_PRIVATE_KEY");
+    /// Reads `vars` as the bot would: with the bot's configuration file when `ORACLE_CONFIG`
+    /// names one (defaults < file < environment).
+    pub(crate) fn from_vars(vars: HashMap<String, String>, needs: Needs) -> Result<Self, CliError> {
+        let file = vars
+            .get("ORACLE_CONFIG")
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
+        let mut layers = Layers::read(file.as_deref(), &vars, &[])?;
+        let set = |layers: &Layers, k: &str| layers.get(k).is_some_and(|v| !v.trim().is_empty());
+        let has_updater_key =
+            set(&layers, "PRICE_UPDATER_PRIVATE_KEY") || set(&layers, "PRICE_UPDATER_KEYSTORE");
         if !has_updater_key {
-            vars.insert("PRICE_UPDATER_PRIVATE_KEY".into(), INERT_KEY.into());
+            layers.set_default("PRICE_UPDATER_PRIVATE_KEY", INERT_KEY);
         }
         if !needs.sources {
-            if !set(&vars, "BASE_RPC_URLS") && !set(&vars, "BASE_RPC_URL") {
-                vars.insert("BASE_RPC_URLS".into(), INERT_URL.into());
+            if !set(&layers, "BASE_RPC_URLS") && !set(&layers, "BASE_RPC_URL") {
+                layers.set_default("BASE_RPC_URLS", INERT_URL);
             }
-            if !set(&vars, "FEEDS_CONFIG")
-                && !set(&vars, "ELIZAOS_TOKEN_BASE")
-                && !set(&vars, "ELIZAOS_FIXED_PRICE_USD")
+            if layers.inline_feeds().is_none()
+                && !set(&layers, "FEEDS_CONFIG")
+                && !set(&layers, "ELIZAOS_TOKEN_BASE")
+                && !set(&layers, "ELIZAOS_FIXED_PRICE_USD")
             {
-                vars.insert("ELIZAOS_FIXED_PRICE_USD".into(), "1".into());
+                layers.set_default("ELIZAOS_FIXED_PRICE_USD", "1");
             }
         }
-        if needs.oracle_optional && !set(&vars, "ORACLE_ADDRESS") {
-            vars.insert("ORACLE_ADDRESS".into(), alloy::primitives::Address::ZERO.to_string());
+        if needs.oracle_optional && !set(&layers, "ORACLE_ADDRESS") {
+            layers.set_default("ORACLE_ADDRESS", &alloy::primitives::Address::ZERO.to_string());
         }
-        let bot = BotConfig::from_map(&vars)?;
+        let bot = BotConfig::from_layers(&layers)?;
         Ok(Self { bot, has_updater_key })
     }
 

@@ -660,19 +660,20 @@ impl Engine {
         let id = &self.bot_id;
         match &report.outcome {
             TickOutcome::Follower { leader } => {
-                tracing::info!(bot_id = %id, leader = leader.as_deref().unwrap_or("unknown"), "Bot {id} is follower, skipping update");
+                tracing::info!(bot_id = %id, outcome = report.outcome.label(), leader = leader.as_deref().unwrap_or("unknown"), "Bot {id} is follower, skipping update");
             }
             TickOutcome::Skipped(reason) => {
                 if reason.is_problem() {
-                    tracing::warn!(bot_id = %id, reason = reason.label(), "update skipped: {reason}");
+                    tracing::warn!(bot_id = %id, outcome = report.outcome.label(), reason = reason.label(), "update skipped: {reason}");
                 } else {
-                    tracing::info!(bot_id = %id, reason = reason.label(), "update skipped: {reason}");
+                    tracing::info!(bot_id = %id, outcome = report.outcome.label(), reason = reason.label(), "update skipped: {reason}");
                 }
             }
             TickOutcome::Submitted(landed) => {
                 let prices: Vec<String> = landed.prices.iter().map(|(f, p)| format!("{f}={p}")).collect();
                 tracing::info!(
                     bot_id = %id,
+                    outcome = report.outcome.label(),
                     tx_hash = %landed.tx_hash,
                     block = landed.block,
                     gas_used = landed.gas_used,
@@ -683,7 +684,7 @@ impl Engine {
                 );
             }
             TickOutcome::Failed(failure) => {
-                tracing::error!(bot_id = %id, stage = failure.label(), error = %failure, "Oracle update failed");
+                tracing::error!(bot_id = %id, outcome = report.outcome.label(), stage = failure.label(), error = %failure, "Oracle update failed");
             }
         }
     }
@@ -702,6 +703,7 @@ impl Engine {
             s.target_unreachable = target_unreachable;
             if let Some(state) = &seen.state {
                 s.last_update = Some(state.last_update);
+                s.chain_time = state.chain_time;
                 s.prices = state.feeds.iter().map(|f| (f.feed.clone(), f.price)).collect();
                 s.wallet_balance_wei = state.balance_wei;
                 s.gas_price_wei = state.fee.map(|f| f.price_per_gas);

@@ -172,6 +172,9 @@ pub struct EngineStatus {
     pub update_failures: u64,
     /// The target's last update time, as last read.
     pub last_update: Option<SystemTime>,
+    /// The target chain's latest block time, as last read (a chain's clock may run ahead of the
+    /// host's: ages are measured from the later of the two).
+    pub chain_time: Option<SystemTime>,
     /// The target's stored prices, as last read or written.
     pub prices: Vec<(FeedId, Price)>,
     /// The updater wallet's balance, as last read.
@@ -205,7 +208,8 @@ impl EngineStatus {
     ///
     /// When the tick decided on it, this is the age the decision used (judged with the later of
     /// the chain's and the host's clock: `decide` reports it in its skip reasons); otherwise the
-    /// host's time from the last known update to the end of the tick. A tick that landed an
+    /// later of the host's time at the end of the tick and the chain's last block time, from the
+    /// last known update. A tick that landed an
     /// update reports that update's age (about the tick's duration).
     pub fn data_age_at_last_tick(&self) -> Option<Duration> {
         let report = self.last_report.as_ref()?;
@@ -218,7 +222,8 @@ impl EngineStatus {
             return Some(*age);
         }
         let finished = self.last_tick_finished_at()?;
-        Some(finished.duration_since(self.last_update?).unwrap_or(Duration::ZERO))
+        let now = self.chain_time.map_or(finished, |chain| chain.max(finished));
+        Some(now.duration_since(self.last_update?).unwrap_or(Duration::ZERO))
     }
 }
 
