@@ -111,9 +111,14 @@ async fn three_bots(elect: impl Fn(&mut HashMap<String, String>)) {
     // Every bot, followers too, reads the oracle each tick: all export its last update.
     let (_, views) = eventually("every bot sees the update", || async {
         let (l, views) = one_leader(&bots.iter().collect::<Vec<_>>()).await;
+        // The leader's own update counts from its tick's start until its next tick reads the
+        // oracle back: wait for that read.
         views
             .iter()
-            .all(|v| metric(&v.metrics, "oracle_last_update_timestamp") == Some(written))
+            .all(|v| {
+                metric(&v.metrics, "oracle_last_update_timestamp") == Some(written)
+                    && v.health.1["lastUpdate"] == on_chain[0].timestamp * 1000
+            })
             .then_some((l, views))
     })
     .await;
