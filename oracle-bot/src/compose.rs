@@ -40,11 +40,27 @@ impl std::fmt::Debug for Composed {
     }
 }
 
+/// The alerters a bot sends to.
+pub struct Alerters {
+    /// Every alerter: the log, and the layer when a channel is on.
+    pub all: Vec<Arc<dyn Alerter>>,
+    /// The Telegram/Discord layer, when a channel is on.
+    pub layer: Option<Arc<AlertLayer>>,
+}
+
+impl std::fmt::Debug for Alerters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerters")
+            .field("all", &self.all.iter().map(|a| a.name()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// The log, plus one [`AlertLayer`] over Telegram and Discord when their old variables are set.
 ///
 /// Each channel is on only with everything it needs: a Telegram token without a chat id (or the
 /// reverse) did nothing in the old bot either, so it is a warning, not a start-up failure.
-pub fn alerters(config: &BotConfig) -> Result<(Vec<Arc<dyn Alerter>>, Option<Arc<AlertLayer>>), BotError> {
+pub fn alerters(config: &BotConfig) -> Result<Alerters, BotError> {
     let settings = &config.alerts;
     let context = MessageContext::new(config.bot_id.clone());
     let channel = |alerter: Arc<dyn Alerter>, min_severity| {
@@ -99,7 +115,7 @@ pub fn alerters(config: &BotConfig) -> Result<(Vec<Arc<dyn Alerter>>, Option<Arc
         handle = Some(Arc::clone(&layer));
         out.push(layer);
     }
-    Ok((out, handle))
+    Ok(Alerters { all: out, layer: handle })
 }
 
 /// Connects to both chains (each through its ordered endpoint list, failing over), checks the
@@ -195,7 +211,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
             election.elector.connect(&config.bot_id, election.lease).await?
         }
     };
-    let (alerters, alert_layer) = alerters(config)?;
+    let Alerters { all: alerters, layer: alert_layer } = alerters(config)?;
     for alerter in &alerters {
         builder = builder.alerter(Arc::clone(alerter));
     }

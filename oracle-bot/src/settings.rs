@@ -400,7 +400,7 @@ impl Layers {
     /// required setting hands the reader an inert stand-in). Unknown names are ignored.
     pub fn set_default(&mut self, var: &str, value: &str) {
         if let Some(setting) = setting(var)
-            && !self.values.get(setting.var).is_some_and(|(v, _)| !v.trim().is_empty())
+            && self.values.get(setting.var).is_none_or(|(v, _)| v.trim().is_empty())
         {
             self.values.insert(setting.var, (Zeroizing::new(value.to_owned()), Origin::Default));
         }
