@@ -40,6 +40,8 @@
 mod bindings;
 mod builder;
 mod pool;
+#[cfg(test)]
+mod props;
 pub mod price_math;
 pub mod tick_math;
 mod twap;
