@@ -339,3 +339,6 @@ impl<'de> Deserialize<'de> for Depth {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

@@ -1,6 +1,8 @@
 //! A price from an HTTP JSON API: `GET url`, take the value at a JSON pointer, parse it exactly.
 
 mod pointer;
+#[cfg(test)]
+mod props;
 
 use std::{
     fmt::{self, Write as _},

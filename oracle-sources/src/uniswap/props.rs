@@ -9,13 +9,10 @@ use alloy::primitives::{Address, I256, U256, Uint};
 use proptest::prelude::*;
 
 use super::{price_math::*, tick_math::*};
+use crate::proptest_config as config;
 
 type U1024 = Uint<1024, 16>;
 
-pub(crate) fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
 
 fn tick() -> impl Strategy<Value = i32> {
     prop_oneof![MIN_TICK..=MAX_TICK, Just(MIN_TICK), Just(MAX_TICK), -1000i32..1000]
