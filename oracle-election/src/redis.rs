@@ -341,6 +341,17 @@ fn value_of(id: &str, token: FencingToken) -> String {
     format!("{id}:{token}")
 }
 
+/// Parses the leader key's `<bot id>:<token>` (the inverse of [`value_of`]); the error quotes at
+/// most the value's first characters, whatever another process wrote there.
+pub(crate) fn parse_holder(value: &str) -> Result<(&str, u64), String> {
+    value
+        .rsplit_once(':')
+        .and_then(|(h, t)| Some((h, t.parse::<u64>().ok()?)))
+        .filter(|(h, _)| !h.is_empty())
+        .ok_or_else(|| format!("expected `<bot id>:<token>`, found {}", crate::quoted(value)))
+}
+
+
 impl RedisBackend {
     fn unavailable(&self, e: &RedisError) -> ElectionError {
         ElectionError::Unavailable {
@@ -355,11 +366,7 @@ impl RedisBackend {
             backend: BACKEND,
             detail: format!("key {} on {}: {what}", self.leader_key, self.url.redacted()),
         };
-        let (holder, token) = value
-            .rsplit_once(':')
-            .and_then(|(h, t)| Some((h, t.parse::<u64>().ok()?)))
-            .filter(|(h, _)| !h.is_empty())
-            .ok_or_else(|| corrupt(format!("expected `<bot id>:<token>`, found {value:?}")))?;
+        let (holder, token) = parse_holder(value).map_err(corrupt)?;
         Ok(LeaderInfo {
             holder: holder.to_owned(),
             token: FencingToken(token),
