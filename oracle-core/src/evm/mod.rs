@@ -32,8 +32,8 @@ pub fn classify_transport_error(err: &alloy::transports::TransportError) -> crat
 pub use self::{
     journal::JournalError,
     rpc::{
-        EndpointStats, FailoverConfig, FailoverTransport, NotJsonRpc, RpcUrl, connect, connect_failover,
-        redact_urls,
+        EndpointStats, FailoverConfig, FailoverTransport, MAX_ANSWER_BYTES, NotJsonRpc, RpcUrl, connect,
+        connect_failover, redact_urls,
     },
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
 };
