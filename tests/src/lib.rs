@@ -16,6 +16,7 @@ pub mod costs;
 pub mod election;
 pub mod fake_rpc;
 pub mod parts;
+pub mod hostile;
 pub mod proxy;
 pub mod uniswap;
 

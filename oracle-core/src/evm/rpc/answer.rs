@@ -168,10 +168,12 @@ pub(crate) fn check(
         let raw = match response.payload.as_success() {
             Some(raw) => raw,
             None => {
-                // Refusals (rate limits, ...) are judged by `endpoint_refusal` as before.
+                // Refusals (rate limits, ...) are judged by `endpoint_refusal` as before, and a
+                // revert is a revert wherever it comes from.
                 if errors_are_failures(method)
                     && let Some(e) = response.payload.as_error()
                     && super::http::endpoint_refusal(e).is_none()
+                    && !(e.code == 3 || e.message.to_ascii_lowercase().contains("revert"))
                 {
                     return Err(format!(
                         "answered {method} with JSON-RPC error {}: \"{}\"",
