@@ -128,6 +128,10 @@ async fn the_engine_survives_hostile_rpc_endpoints_and_lands_each_price_once() {
                 if batch.send().await.is_ok() {
                     let _ = (a.await, b.await);
                 }
+                // And single reads of the block number and chain id, which the proxy may turn
+                // back or change.
+                let p = t.provider();
+                let _ = (p.get_block_number().await, p.get_chain_id().await);
             }
         }
         let report = engine.tick().await;
@@ -159,6 +163,7 @@ async fn the_engine_survives_hostile_rpc_endpoints_and_lands_each_price_once() {
     assert_eq!(mined as usize, landed.len(), "every mined transaction is one update");
 
     // Every injected fault is the endpoint's failure, and nothing else is.
+    let mut all_kinds = HashSet::new();
     for (name, proxy, t) in [("Base", &base_proxy, &base), ("Jeju", &jeju_proxy, &jeju)] {
         let faults = proxy.faults();
         let errors = t.stats()[0].errors;
@@ -175,9 +180,20 @@ async fn the_engine_survives_hostile_rpc_endpoints_and_lands_each_price_once() {
         // number a little back may be no lower than what the client had seen yet.
         let slack = backwards + total / 10 + 2;
         assert!(errors + slack >= total, "{name}: {errors} errors for {total} faults: bad answers went uncounted");
-        for kind in [Fault::Truncated, Fault::WrongShape, Fault::WrongType, Fault::Huge, Fault::Trickle] {
-            assert!(kinds.contains(&kind), "{name}: no {kind:?} fault was injected: {kinds:?}");
-        }
+        all_kinds.extend(kinds);
+    }
+    for kind in [
+        Fault::Truncated,
+        Fault::WrongShape,
+        Fault::WrongType,
+        Fault::Huge,
+        Fault::Trickle,
+        Fault::BatchIds,
+        Fault::OddError,
+        Fault::BlockBackwards,
+        Fault::ChainIdChanged,
+    ] {
+        assert!(all_kinds.contains(&kind), "no {kind:?} fault was injected: {all_kinds:?}");
     }
     let peak = peak_rss_kb();
     eprintln!("peak RSS {peak} kB");
