@@ -360,6 +360,19 @@ impl RedisBackend {
         }
     }
 
+    /// A value read back as text: another process may have written any bytes there.
+    fn text(&self, bytes: Vec<u8>) -> Result<String, ElectionError> {
+        String::from_utf8(bytes).map_err(|e| ElectionError::Corrupt {
+            backend: BACKEND,
+            detail: format!(
+                "key {} on {}: expected `<bot id>:<token>`, found bytes that are not UTF-8: {}",
+                self.leader_key,
+                self.url.redacted(),
+                crate::quoted(&String::from_utf8_lossy(e.as_bytes()))
+            ),
+        })
+    }
+
     /// Parses `<id>:<token>` with its remaining TTL into a leader.
     fn info(&self, value: &str, pttl: i64) -> Result<LeaderInfo, ElectionError> {
         let corrupt = |what: String| ElectionError::Corrupt {
@@ -397,7 +410,7 @@ impl Backend for RedisBackend {
             )));
         }
         let mut conn = self.conn.clone();
-        let (won, value, n, previous): (i64, String, i64, String) = ACQUIRE
+        let (won, value, n, previous): (i64, Vec<u8>, i64, Vec<u8>) = ACQUIRE
             .key(&self.leader_key)
             .key(&self.epoch_key)
             .key(&self.previous_key)
@@ -407,6 +420,7 @@ impl Backend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;
+        let (value, previous) = (self.text(value)?, self.text(previous)?);
         if won == 1 {
             let token = u64::try_from(n).map_err(|_| ElectionError::Corrupt {
                 backend: BACKEND,
@@ -453,19 +467,21 @@ impl Backend for RedisBackend {
 
     async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         let mut conn = self.conn.clone();
-        let (value, pttl): (String, i64) =
+        let (value, pttl): (Vec<u8>, i64) =
             LEADER.key(&self.leader_key).invoke_async(&mut conn).await.map_err(|e| self.unavailable(&e))?;
+        let value = self.text(value)?;
         if value.is_empty() || value.starts_with('~') { Ok(None) } else { self.info(&value, pttl).map(Some) }
     }
 
     async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         let mut conn = self.conn.clone();
-        let (value, pttl): (String, i64) = FORCE
+        let (value, pttl): (Vec<u8>, i64) = FORCE
             .key(&self.leader_key)
             .arg(self.lease.duration_ms())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;
+        let value = self.text(value)?;
         if value.is_empty() { Ok(None) } else { self.info(&value, pttl.max(0)).map(Some) }
     }
 
