@@ -48,9 +48,15 @@ fn time() -> impl Strategy<Value = SystemTime> {
 }
 
 fn bounds() -> impl Strategy<Value = Option<PriceBounds>> {
-    prop::option::of((price(0u8..=MAX_DECIMALS_TESTED), price(0u8..=MAX_DECIMALS_TESTED)).prop_map(|(a, b)| {
-        if a.cmp_value(&b).is_le() { PriceBounds { min: a, max: b } } else { PriceBounds { min: b, max: a } }
-    }))
+    prop::option::of((price(0u8..=MAX_DECIMALS_TESTED), price(0u8..=MAX_DECIMALS_TESTED)).prop_map(
+        |(a, b)| {
+            if a.cmp_value(&b).is_le() {
+                PriceBounds { min: a, max: b }
+            } else {
+                PriceBounds { min: b, max: a }
+            }
+        },
+    ))
 }
 
 fn feed_state(i: usize) -> impl Strategy<Value = FeedState> {
@@ -64,18 +70,19 @@ fn feed_state(i: usize) -> impl Strategy<Value = FeedState> {
 
 fn state() -> impl Strategy<Value = OnChainState> {
     (
-        prop::collection::vec(any::<()>(), 0..4).prop_flat_map(|v| {
-            (0..v.len()).map(feed_state).collect::<Vec<_>>()
-        }),
+        prop::collection::vec(any::<()>(), 0..4)
+            .prop_flat_map(|v| (0..v.len()).map(feed_state).collect::<Vec<_>>()),
         time(),
-        prop::option::of((0u64..120, 0u64..200_000).prop_map(|(max_pct, secs)| DeviationRule {
-            max_pct,
-            bypass_after: Duration::from_secs(secs),
-        })),
-        prop::option::of((any::<u128>(), any::<u128>()).prop_map(|(p, t)| FeeEstimate {
-            price_per_gas: p,
-            priority_fee_per_gas: t,
-        })),
+        prop::option::of(
+            (0u64..120, 0u64..200_000).prop_map(|(max_pct, secs)| DeviationRule {
+                max_pct,
+                bypass_after: Duration::from_secs(secs),
+            }),
+        ),
+        prop::option::of(
+            (any::<u128>(), any::<u128>())
+                .prop_map(|(p, t)| FeeEstimate { price_per_gas: p, priority_fee_per_gas: t }),
+        ),
         prop::option::of(mantissa()),
     )
         .prop_map(|(feeds, last_update, deviation_rule, fee, balance_wei)| OnChainState {
@@ -110,16 +117,7 @@ fn observations(state: &OnChainState) -> impl Strategy<Value = HashMap<FeedId, O
 }
 
 fn policy() -> impl Strategy<Value = Result<Policy, PolicyError>> {
-    (
-        0u64..3_000,
-        0u64..200_000,
-        0u64..200_000,
-        0u64..20_000,
-        0u32..4,
-        any::<u128>(),
-        mantissa(),
-        mantissa(),
-    )
+    (0u64..3_000, 0u64..200_000, 0u64..200_000, 0u64..20_000, 0u32..4, any::<u128>(), mantissa(), mantissa())
         .prop_map(|(dev, hb, min, review, confirm, fee, min_bal, low_bal)| {
             Policy::builder()
                 .deviation_threshold_bps(dev)

@@ -78,10 +78,10 @@ mod config;
 pub mod etcd;
 pub mod file;
 mod lease;
-pub mod redis;
-mod state;
 #[cfg(test)]
 mod props;
+pub mod redis;
+mod state;
 
 /// The most characters of a value read back from a backend that an error quotes.
 const QUOTED_CHARS: usize = 40;

@@ -37,19 +37,32 @@ const FIELDS: &[&str] = &["botId", "timestamp", "token", "leaseMs", "released", 
 
 /// Lock files: the old shape, the new one, with fields of any type, truncated, or any bytes.
 fn lock_file() -> impl Strategy<Value = Vec<u8>> {
-    let good = ("[a-z0-9:-]{1,12}", any::<u64>(), prop::option::of(any::<u64>()), prop::option::of(1u64..u64::MAX), any::<bool>(), any::<bool>())
+    let good = (
+        "[a-z0-9:-]{1,12}",
+        any::<u64>(),
+        prop::option::of(any::<u64>()),
+        prop::option::of(1u64..u64::MAX),
+        any::<bool>(),
+        any::<bool>(),
+    )
         .prop_map(|(id, ts, token, lease, released, deposed)| {
-            let mut fields = vec![format!("\"botId\":{}", serde_json::Value::String(id)), format!("\"timestamp\":{ts}")];
+            let mut fields =
+                vec![format!("\"botId\":{}", serde_json::Value::String(id)), format!("\"timestamp\":{ts}")];
             fields.extend(token.map(|t| format!("\"token\":{t}")));
             fields.extend(lease.map(|l| format!("\"leaseMs\":{l}")));
-            if released { fields.push("\"released\":true".into()) }
-            if deposed { fields.push("\"deposed\":true".into()) }
+            if released {
+                fields.push("\"released\":true".into())
+            }
+            if deposed {
+                fields.push("\"deposed\":true".into())
+            }
             format!("{{{}}}\n", fields.join(","))
         });
-    let any_fields = prop::collection::vec((prop::sample::select(FIELDS), json_value()), 0..7).prop_map(|f| {
-        let fields: Vec<String> = f.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-        format!("{{{}}}", fields.join(","))
-    });
+    let any_fields =
+        prop::collection::vec((prop::sample::select(FIELDS), json_value()), 0..7).prop_map(|f| {
+            let fields: Vec<String> = f.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", fields.join(","))
+        });
     prop_oneof![
         2 => good.clone().prop_map(String::into_bytes),
         2 => any_fields.prop_map(String::into_bytes),

@@ -351,7 +351,6 @@ pub(crate) fn parse_holder(value: &str) -> Result<(&str, u64), String> {
         .ok_or_else(|| format!("expected `<bot id>:<token>`, found {}", crate::quoted(value)))
 }
 
-
 impl RedisBackend {
     fn unavailable(&self, e: &RedisError) -> ElectionError {
         ElectionError::Unavailable {

@@ -68,5 +68,9 @@ pub enum Error {
 #[cfg(test)]
 pub(crate) fn proptest_config() -> proptest::test_runner::Config {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
-    proptest::test_runner::Config { cases, failure_persistence: None, ..proptest::test_runner::Config::default() }
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
 }

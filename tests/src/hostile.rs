@@ -93,7 +93,8 @@ impl HostileProxy {
     /// Starts a proxy to `upstream` that spoils about `per_mille`/1000 of the requests, chosen
     /// by a generator seeded with `seed`.
     pub async fn start(upstream: &str, seed: u64, per_mille: u64) -> Self {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind the proxy");
+        let listener =
+            TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind the proxy");
         let url = format!("http://{}", listener.local_addr().expect("the proxy's address"));
         let proxy = Self {
             url,
@@ -142,7 +143,8 @@ impl HostileProxy {
             return None;
         }
         let first = methods.first().map(String::as_str).unwrap_or_default();
-        let mut options = vec![Fault::Truncated, Fault::WrongShape, Fault::WrongType, Fault::Huge, Fault::Trickle];
+        let mut options =
+            vec![Fault::Truncated, Fault::WrongShape, Fault::WrongType, Fault::Huge, Fault::Trickle];
         // The faults only some requests can get weigh three times as much, so a run of a few
         // hundred ticks sees each of them.
         let mut specific = |f: Fault| options.extend([f, f, f]);
@@ -179,7 +181,8 @@ impl HostileProxy {
         };
         // Remember the highest block answered, to go back from.
         if let Ok(v) = serde_json::from_slice::<Value>(&bytes)
-            && let Some(n) = v["result"].as_str().and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
+            && let Some(n) =
+                v["result"].as_str().and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
             && serde_json::from_slice::<Value>(body).is_ok_and(|b| b["method"] == "eth_blockNumber")
         {
             let mut s = self.state.lock().expect("proxy state");
@@ -265,8 +268,11 @@ impl HostileProxy {
             Fault::ChainIdChanged => {
                 let answer = self.forward(&body).await;
                 let v: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
-                let real = v["result"].as_str().and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok());
-                let changed = json!({"jsonrpc": "2.0", "id": id, "result": format!("{:#x}", real.unwrap_or(0) + 1)});
+                let real = v["result"]
+                    .as_str()
+                    .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok());
+                let changed =
+                    json!({"jsonrpc": "2.0", "id": id, "result": format!("{:#x}", real.unwrap_or(0) + 1)});
                 respond(&mut stream, changed.to_string().as_bytes(), true).await
             }
         };
@@ -305,7 +311,8 @@ async fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
 
 async fn respond(stream: &mut TcpStream, body: &[u8], declared: bool) -> std::io::Result<()> {
     let length = if declared { format!("Content-Length: {}\r\n", body.len()) } else { String::new() };
-    let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n");
+    let head =
+        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n");
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body).await?;
     stream.shutdown().await
@@ -317,7 +324,8 @@ async fn huge(stream: &mut TcpStream, id: &Value, declared: bool) -> std::io::Re
     let prefix = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"0x"#);
     let total = prefix.len() + 24 * MB + 2;
     let length = if declared { format!("Content-Length: {total}\r\n") } else { String::new() };
-    let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n");
+    let head =
+        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n");
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(prefix.as_bytes()).await?;
     let block = vec![b'a'; MB];

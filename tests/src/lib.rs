@@ -15,8 +15,8 @@ pub mod chat_servers;
 pub mod costs;
 pub mod election;
 pub mod fake_rpc;
-pub mod parts;
 pub mod hostile;
+pub mod parts;
 pub mod proxy;
 pub mod uniswap;
 

@@ -155,10 +155,15 @@ async fn the_engine_survives_hostile_rpc_endpoints_and_lands_each_price_once() {
     }
     // Everything the engine reported as landed is on chain with the prices it reported.
     for (tx, prices) in &reported {
-        let on_chain = landed.iter().find(|u| u.tx_hash == *tx).unwrap_or_else(|| panic!("{tx} not on chain"));
+        let on_chain =
+            landed.iter().find(|u| u.tx_hash == *tx).unwrap_or_else(|| panic!("{tx} not on chain"));
         assert_eq!(prices[0].1.mantissa(), on_chain.eth, "{tx}");
     }
-    assert!(landed.len() >= TICKS / 4, "only {} of {TICKS} ticks landed an update: {outcomes:?}", landed.len());
+    assert!(
+        landed.len() >= TICKS / 4,
+        "only {} of {TICKS} ticks landed an update: {outcomes:?}",
+        landed.len()
+    );
     let mined = d.target_admin.get_transaction_count(d.updater).await.unwrap();
     assert_eq!(mined as usize, landed.len(), "every mined transaction is one update");
 
@@ -179,7 +184,10 @@ async fn the_engine_survives_hostile_rpc_endpoints_and_lands_each_price_once() {
         // A fault on a request whose sibling failed first is dropped unread (try_join); a block
         // number a little back may be no lower than what the client had seen yet.
         let slack = backwards + total / 10 + 2;
-        assert!(errors + slack >= total, "{name}: {errors} errors for {total} faults: bad answers went uncounted");
+        assert!(
+            errors + slack >= total,
+            "{name}: {errors} errors for {total} faults: bad answers went uncounted"
+        );
         all_kinds.extend(kinds);
     }
     for kind in [

@@ -58,12 +58,19 @@ async fn garbage_is_refused_then_recovered<S, C>(
     if same_leader_survives {
         probes.probes[leader].send("release").await;
     }
-    let next = probes.until_acted("a leader after the cleanup", |e| e.token().is_some_and(|t| t > token)).await;
-    eprintln!("led by probe {} with token {token}, then by probe {} with {}", leader, next.probe, next.token().unwrap());
+    let next =
+        probes.until_acted("a leader after the cleanup", |e| e.token().is_some_and(|t| t > token)).await;
+    eprintln!(
+        "led by probe {} with token {token}, then by probe {} with {}",
+        leader,
+        next.probe,
+        next.token().unwrap()
+    );
     probes.stop_all(&[]).await;
     let logs = probes.logs();
     assert!(!logs.contains("panicked"), "{logs}");
-    let errors: Vec<&str> = probes.seen.iter().filter(|e| e.kind() == "ERROR").map(|e| e.line.as_str()).collect();
+    let errors: Vec<&str> =
+        probes.seen.iter().filter(|e| e.kind() == "ERROR").map(|e| e.line.as_str()).collect();
     for line in &errors {
         assert!(line.len() < 400, "one short line: {line}");
     }
@@ -131,8 +138,12 @@ async fn a_non_utf8_redis_leader_value_is_refused_as_unreadable_and_then_recover
     garbage_is_refused_then_recovered(
         &config,
         "unreadable leadership record: key {probe-test}:leader",
-        || async move { assert!(redis(port, &[b"SET", b"{probe-test}:leader", GARBAGE]).await.starts_with("+OK")) },
-        || async move { redis(port, &[b"DEL", b"{probe-test}:leader"]).await; },
+        || async move {
+            assert!(redis(port, &[b"SET", b"{probe-test}:leader", GARBAGE]).await.starts_with("+OK"))
+        },
+        || async move {
+            redis(port, &[b"DEL", b"{probe-test}:leader"]).await;
+        },
         false,
     )
     .await;

@@ -36,10 +36,34 @@ fn value() -> impl Strategy<Value = String> {
 }
 
 const KEYS: &[&str] = &[
-    "kind", "address", "max_age_s", "sequencer_uptime_feed", "grace_period_s", "chain", "factory", "pool",
-    "token", "quote", "fee_tiers", "window_s", "mode", "min_depth", "max_divergence_bps", "decimals",
-    "block_time_ms", "a", "b", "sources", "min_sources", "max_spread_bps", "url", "pointer", "timeout_s",
-    "price", "feed", "unknown_key",
+    "kind",
+    "address",
+    "max_age_s",
+    "sequencer_uptime_feed",
+    "grace_period_s",
+    "chain",
+    "factory",
+    "pool",
+    "token",
+    "quote",
+    "fee_tiers",
+    "window_s",
+    "mode",
+    "min_depth",
+    "max_divergence_bps",
+    "decimals",
+    "block_time_ms",
+    "a",
+    "b",
+    "sources",
+    "min_sources",
+    "max_spread_bps",
+    "url",
+    "pointer",
+    "timeout_s",
+    "price",
+    "feed",
+    "unknown_key",
 ];
 
 const KINDS: &[&str] = &["chainlink", "uniswap_v3", "composite", "median", "http_json", "fixed", "nope"];
@@ -54,7 +78,9 @@ fn feed_table() -> impl Strategy<Value = String> {
         .prop_map(|(kind, pairs, with_url)| {
             let mut lines = vec![format!("kind = \"{kind}\"")];
             if with_url {
-                lines.push(format!("url = \"https://user:{SECRET}@api.example.com/v2/{SECRET}/p?key={SECRET}\""));
+                lines.push(format!(
+                    "url = \"https://user:{SECRET}@api.example.com/v2/{SECRET}/p?key={SECRET}\""
+                ));
             }
             let mut seen = std::collections::BTreeSet::new();
             for (k, v) in pairs {
@@ -78,9 +104,11 @@ fn valid_table() -> impl Strategy<Value = String> {
         Just("kind = \"composite\"\na = { feed = \"A/B\", kind = \"fixed\", price = \"2\" }\nb = { feed = \"B/C\", kind = \"fixed\", price = \"0.5\" }".to_owned()),
         Just("kind = \"median\"\nsources = [{ kind = \"fixed\", price = \"1\" }, { kind = \"fixed\", price = \"1.01\" }]".to_owned()),
     ];
-    (base, prop::option::weighted(0.5, (prop::sample::select(KEYS), value()))).prop_map(|(t, extra)| match extra {
-        Some((k, v)) if !t.contains(&format!("\n{k} =")) && k != "kind" => format!("{t}\n{k} = {v}"),
-        _ => t,
+    (base, prop::option::weighted(0.5, (prop::sample::select(KEYS), value()))).prop_map(|(t, extra)| {
+        match extra {
+            Some((k, v)) if !t.contains(&format!("\n{k} =")) && k != "kind" => format!("{t}\n{k} = {v}"),
+            _ => t,
+        }
     })
 }
 

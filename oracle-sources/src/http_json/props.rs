@@ -45,8 +45,11 @@ fn document() -> impl Strategy<Value = String> {
 
 fn pointer_text() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::collection::vec(prop_oneof!["[a-z~/]{0,4}", "[0-9]{1,3}", Just("-".to_owned()), Just("01".to_owned())], 0..5)
-            .prop_map(|v| v.iter().map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1"))).collect()),
+        prop::collection::vec(
+            prop_oneof!["[a-z~/]{0,4}", "[0-9]{1,3}", Just("-".to_owned()), Just("01".to_owned())],
+            0..5
+        )
+        .prop_map(|v| v.iter().map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1"))).collect()),
         ".{0,12}",
     ]
 }

@@ -40,9 +40,9 @@
 mod bindings;
 mod builder;
 mod pool;
+pub mod price_math;
 #[cfg(test)]
 mod props;
-pub mod price_math;
 pub mod tick_math;
 mod twap;
 

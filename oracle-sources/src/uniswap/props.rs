@@ -13,7 +13,6 @@ use crate::proptest_config as config;
 
 type U1024 = Uint<1024, 16>;
 
-
 fn tick() -> impl Strategy<Value = i32> {
     prop_oneof![MIN_TICK..=MAX_TICK, Just(MIN_TICK), Just(MAX_TICK), -1000i32..1000]
 }
@@ -37,8 +36,16 @@ fn u256() -> impl Strategy<Value = U256> {
 }
 
 fn pair() -> impl Strategy<Value = PairOrientation> {
-    (prop_oneof![9 => 0u8..=36, 1 => any::<u8>()], prop_oneof![9 => 0u8..=36, 1 => any::<u8>()], any::<bool>())
-        .prop_map(|(decimals0, decimals1, base_is_token0)| PairOrientation { decimals0, decimals1, base_is_token0 })
+    (
+        prop_oneof![9 => 0u8..=36, 1 => any::<u8>()],
+        prop_oneof![9 => 0u8..=36, 1 => any::<u8>()],
+        any::<bool>(),
+    )
+        .prop_map(|(decimals0, decimals1, base_is_token0)| PairOrientation {
+            decimals0,
+            decimals1,
+            base_is_token0,
+        })
 }
 
 fn pow10(exp: u32) -> U1024 {

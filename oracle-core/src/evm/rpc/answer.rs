@@ -36,13 +36,20 @@ enum Shape {
 /// The result shape of the methods this project calls; `None` for the others (not checked).
 fn shape_of(method: &str) -> Option<Shape> {
     Some(match method {
-        "eth_blockNumber" | "eth_chainId" | "eth_gasPrice" | "eth_maxPriorityFeePerGas" | "eth_getBalance"
-        | "eth_getTransactionCount" | "eth_estimateGas" | "eth_blobBaseFee" => Shape::Quantity,
+        "eth_blockNumber"
+        | "eth_chainId"
+        | "eth_gasPrice"
+        | "eth_maxPriorityFeePerGas"
+        | "eth_getBalance"
+        | "eth_getTransactionCount"
+        | "eth_estimateGas"
+        | "eth_blobBaseFee" => Shape::Quantity,
         "eth_call" | "eth_getCode" | "eth_getStorageAt" => Shape::Data,
         "eth_sendRawTransaction" => Shape::Hash,
-        "eth_getTransactionReceipt" | "eth_getBlockByNumber" | "eth_getBlockByHash" | "eth_getTransactionByHash" => {
-            Shape::ObjectOrNull
-        }
+        "eth_getTransactionReceipt"
+        | "eth_getBlockByNumber"
+        | "eth_getBlockByHash"
+        | "eth_getTransactionByHash" => Shape::ObjectOrNull,
         "eth_feeHistory" => Shape::Object,
         _ => return None,
     })
@@ -51,7 +58,10 @@ fn shape_of(method: &str) -> Option<Shape> {
 /// Methods whose JSON-RPC error can never be a real answer about the request (they cannot revert
 /// and take no input a node could refuse): an error object is the endpoint's failure.
 fn errors_are_failures(method: &str) -> bool {
-    matches!(method, "eth_blockNumber" | "eth_chainId" | "eth_gasPrice" | "eth_maxPriorityFeePerGas" | "eth_feeHistory")
+    matches!(
+        method,
+        "eth_blockNumber" | "eth_chainId" | "eth_gasPrice" | "eth_maxPriorityFeePerGas" | "eth_feeHistory"
+    )
 }
 
 fn is_hex_digits(digits: &str) -> bool {
@@ -63,11 +73,15 @@ fn has_shape(raw: &RawValue, shape: Shape) -> bool {
     let text = raw.get().trim();
     let string = || serde_json::from_str::<&str>(text).ok();
     match shape {
-        Shape::Quantity => string()
+        Shape::Quantity => {
+            string().and_then(|s| s.strip_prefix("0x")).is_some_and(|d| is_hex_digits(d) && d.len() <= 64)
+        }
+        Shape::Data => string()
             .and_then(|s| s.strip_prefix("0x"))
-            .is_some_and(|d| is_hex_digits(d) && d.len() <= 64),
-        Shape::Data => string().and_then(|s| s.strip_prefix("0x")).is_some_and(|d| d.len() % 2 == 0 && (d.is_empty() || is_hex_digits(d))),
-        Shape::Hash => string().and_then(|s| s.strip_prefix("0x")).is_some_and(|d| d.len() == 64 && is_hex_digits(d)),
+            .is_some_and(|d| d.len() % 2 == 0 && (d.is_empty() || is_hex_digits(d))),
+        Shape::Hash => {
+            string().and_then(|s| s.strip_prefix("0x")).is_some_and(|d| d.len() == 64 && is_hex_digits(d))
+        }
         Shape::ObjectOrNull => text == "null" || text.starts_with('{'),
         Shape::Object => text.starts_with('{'),
     }
@@ -133,7 +147,11 @@ pub(crate) fn check(
         (RequestPacket::Single(r), ResponsePacket::Single(a)) => {
             // A server that cannot read the request at all answers an error with a null id.
             if a.id != *r.id() && !(a.id == Id::None && a.payload.as_error().is_some()) {
-                return Err(format!("answered id {} to a request with id {}", show_id(&a.id), show_id(r.id())));
+                return Err(format!(
+                    "answered id {} to a request with id {}",
+                    show_id(&a.id),
+                    show_id(r.id())
+                ));
             }
             vec![a]
         }
@@ -191,7 +209,9 @@ pub(crate) fn check(
         }
         match method {
             "eth_blockNumber" => {
-                let block = quantity(raw).ok_or_else(|| format!("answered a block number past 64 bits: {}", one_line(raw.get(), 40)))?;
+                let block = quantity(raw).ok_or_else(|| {
+                    format!("answered a block number past 64 bits: {}", one_line(raw.get(), 40))
+                })?;
                 if block < mark {
                     // Believe it next time: a node that really restarted from scratch recovers.
                     memory.highest_block.store(block, Ordering::Relaxed);
@@ -200,7 +220,9 @@ pub(crate) fn check(
                 highest = Some(highest.map_or(block, |h: u64| h.max(block)));
             }
             "eth_chainId" => {
-                let id = quantity(raw).ok_or_else(|| format!("answered a chain id past 64 bits: {}", one_line(raw.get(), 40)))?;
+                let id = quantity(raw).ok_or_else(|| {
+                    format!("answered a chain id past 64 bits: {}", one_line(raw.get(), 40))
+                })?;
                 chain.check(id)?;
             }
             _ => {}

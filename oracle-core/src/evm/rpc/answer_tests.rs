@@ -30,7 +30,9 @@ fn wrong_ids_in_batches_are_refused() {
     let foreign = r#"[{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":9,"result":"0x1"}]"#;
     assert!(judge(batch(), foreign, &m, &c).unwrap_err().contains("did not ask"));
     let single = RequestPacket::Single(call("eth_gasPrice", 5));
-    assert!(judge(single, r#"{"jsonrpc":"2.0","id":6,"result":"0x1"}"#, &m, &c).unwrap_err().contains("id 6"));
+    assert!(
+        judge(single, r#"{"jsonrpc":"2.0","id":6,"result":"0x1"}"#, &m, &c).unwrap_err().contains("id 6")
+    );
 }
 
 #[test]
