@@ -6,6 +6,8 @@
 //! every update that lands carries a price the source really had, each exactly once.
 // Test helpers may fail loudly: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// 8-decimal prices are written `dollars_fraction` (`3_100_00000000` is $3100).
+#![allow(clippy::inconsistent_digit_grouping)]
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
