@@ -8,12 +8,8 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::proptest_config as config;
 use crate::{DeviationRule, FeeEstimate, FeedState, PriceBounds};
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
 
 fn mantissa() -> impl Strategy<Value = U256> {
     prop_oneof![

@@ -8,13 +8,9 @@ use alloy_primitives::Uint;
 use proptest::prelude::*;
 
 use super::*;
+use crate::proptest_config as config;
 
 type U1024 = Uint<1024, 16>;
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
 
 fn wide(v: U256) -> U1024 {
     U1024::from(v)
