@@ -220,7 +220,9 @@ const DEPOSED: &str = "~deposed~";
 const RECOVERING: &str = "~recovering~";
 
 /// KEYS: leader, epoch, previous. ARGV: id, lease ms, floor (decimal).
-/// Returns `{1, value, token, previous}` when won, `{0, value, pttl, ""}` when held.
+/// Returns `{1, value, token, previous}` when won, `{0, value, pttl, ""}` when held, and
+/// `{2, start of the epoch value, 0, ""}` when the epoch key holds something that is not a
+/// decimal counter (another process wrote it): nothing is changed then.
 ///
 /// Numbers are compared as decimal strings (length, then text): Lua's numbers are doubles and
 /// lose precision above 2^53, while tokens may come from a fenced oracle and be larger.
@@ -237,6 +239,11 @@ if cur then
 end
 local floor = ARGV[3]
 local stored = redis.call('GET', KEYS[2])
+-- INCR needs a canonical integer below 2^63 - 1: anything else was written by someone else.
+if stored and (not (stored == '0' or string.match(stored, '^[1-9][0-9]*$'))
+    or #stored > 19 or (#stored == 19 and stored >= '9223372036854775807')) then
+  return {2, string.sub(stored, 1, 64), 0, ''}
+end
 if not stored then
   local t = redis.call('TIME')
   local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
@@ -419,6 +426,17 @@ impl Backend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;
+        if won == 2 {
+            return Err(ElectionError::Corrupt {
+                backend: BACKEND,
+                detail: format!(
+                    "key {} on {}: expected the decimal token counter, found {}",
+                    self.epoch_key,
+                    self.url.redacted(),
+                    crate::quoted(&String::from_utf8_lossy(&value))
+                ),
+            });
+        }
         let (value, previous) = (self.text(value)?, self.text(previous)?);
         if won == 1 {
             let token = u64::try_from(n).map_err(|_| ElectionError::Corrupt {

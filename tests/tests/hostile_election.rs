@@ -19,15 +19,27 @@ fn is_error_with(e: &Event, probe: usize, needle: &str) -> bool {
     e.probe == probe && e.kind() == "ERROR" && e.line.contains(needle)
 }
 
-/// Two probes; one leads; `spoil` writes garbage; each probe that must (`refusing`) reports an
-/// error containing `needle`; no new term starts; `clean` removes the garbage; a new term starts
-/// (or, with `same_leader_survives`, the leader that held a real lease acts on).
+/// What the leader of the moment does with the garbage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaderThen {
+    /// Its renewals read the garbage: it refuses too.
+    Refuses,
+    /// Its lease does not depend on what was spoiled: it keeps leading until told to release,
+    /// after the cleanup.
+    Survives,
+    /// It is told to release at once; then it meets the garbage when it campaigns again.
+    Released,
+}
+
+/// Two probes; one leads; `spoil` writes garbage; the probes report an error containing
+/// `needle` (the follower only, when the leader `Survives`); no new term starts; `clean` removes
+/// the garbage; a new term with a larger token starts.
 async fn garbage_is_refused_then_recovered<S, C>(
     config: &ProbeConfig,
     needle: &str,
     spoil: impl FnOnce() -> S,
     clean: impl FnOnce() -> C,
-    same_leader_survives: bool,
+    leader_then: LeaderThen,
 ) where
     S: Future<Output = ()>,
     C: Future<Output = ()>,
@@ -37,9 +49,11 @@ async fn garbage_is_refused_then_recovered<S, C>(
     let (leader, token) = (first.probe, first.token().unwrap());
     let seen_before = probes.seen.len();
     spoil().await;
-    // Followers (and for the file and Redis, the leader too) refuse with a clear error.
+    if leader_then == LeaderThen::Released {
+        probes.probes[leader].send("release").await;
+    }
     let follower = 1 - leader;
-    if same_leader_survives {
+    if leader_then == LeaderThen::Survives {
         probes.until("the follower refuses", |e| is_error_with(e, follower, needle)).await;
     } else {
         probes
@@ -55,11 +69,16 @@ async fn garbage_is_refused_then_recovered<S, C>(
         .collect();
     assert!(new_terms.is_empty(), "a term started on garbage: {new_terms:?}\n{}", probes.logs());
     clean().await;
-    if same_leader_survives {
+    if leader_then == LeaderThen::Survives {
         probes.probes[leader].send("release").await;
     }
-    let next =
-        probes.until_acted("a leader after the cleanup", |e| e.token().is_some_and(|t| t > token)).await;
+    // Deleting the lock file deletes its token counter (the module docs say not to do that while
+    // bots run): a bot that never read the old token may issue it again. The engine raises its
+    // floor from the fenced oracle's highest token before leading, which is what protects then.
+    let grows = !config.env.iter().any(|(k, v)| k == "LEADER_ELECTION_BACKEND" && v == "file");
+    let next = probes
+        .until_acted("a leader after the cleanup", |e| e.token().is_some_and(|t| t > token || !grows))
+        .await;
     eprintln!(
         "led by probe {} with token {token}, then by probe {} with {}",
         leader,
@@ -97,7 +116,7 @@ async fn a_garbage_lock_file_is_refused_with_its_path_and_then_recovered() {
         &needle,
         || async move { std::fs::write(&spoiled, GARBAGE).unwrap() },
         || async move { std::fs::remove_file(&path).unwrap() },
-        false,
+        LeaderThen::Refuses,
     )
     .await;
 }
@@ -144,7 +163,7 @@ async fn a_non_utf8_redis_leader_value_is_refused_as_unreadable_and_then_recover
         || async move {
             redis(port, &[b"DEL", b"{probe-test}:leader"]).await;
         },
-        false,
+        LeaderThen::Refuses,
     )
     .await;
 }
@@ -177,7 +196,36 @@ async fn a_garbage_etcd_token_offset_is_refused_by_candidates_while_the_leader_k
             let mut client = etcd_client::Client::connect([del_at], None).await.unwrap();
             client.delete(key, None).await.unwrap();
         },
-        true,
+        LeaderThen::Survives,
+    )
+    .await;
+}
+
+/// Found by this test: a non-numeric token counter made Redis's `INCR` fail inside the script,
+/// which surfaced as "backend unavailable: ... ERR value is not an integer" on every round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_numeric_redis_token_counter_is_refused_as_unreadable_and_then_recovered() {
+    let _serial = serial().await;
+    let server = RedisServer::start().await;
+    let config = ProbeConfig::new(
+        &[
+            ("LEADER_ELECTION_BACKEND", "redis".into()),
+            ("REDIS_URL", server.url()),
+            ("LEADER_REDIS_KEY_PREFIX", "probe-test".into()),
+        ],
+        1500,
+        200,
+        1000,
+    );
+    let port = server.port();
+    garbage_is_refused_then_recovered(
+        &config,
+        "unreadable leadership record: key {probe-test}:epoch",
+        || async move { assert!(redis(port, &[b"SET", b"{probe-test}:epoch", GARBAGE]).await.starts_with("+OK")) },
+        || async move {
+            redis(port, &[b"DEL", b"{probe-test}:epoch"]).await;
+        },
+        LeaderThen::Released,
     )
     .await;
 }
