@@ -31,9 +31,9 @@ enum LeaderThen {
     Released,
 }
 
-/// Two probes; one leads; `spoil` writes garbage; the probes report an error containing
-/// `needle` (the follower only, when the leader `Survives`); no new term starts; `clean` removes
-/// the garbage; a new term with a larger token starts.
+/// Two probes; one leads; `spoil` writes garbage; the leader (unless it `Survives`) and a
+/// candidate started then report an error containing `needle`; no new term starts; `clean`
+/// removes the garbage; a new term starts, with a larger token where the counter survived.
 async fn garbage_is_refused_then_recovered<S, C>(
     config: &ProbeConfig,
     needle: &str,
@@ -52,14 +52,17 @@ async fn garbage_is_refused_then_recovered<S, C>(
     if leader_then == LeaderThen::Released {
         probes.probes[leader].send("release").await;
     }
-    let follower = 1 - leader;
+    // A candidate that starts now meets the garbage at its first round. (The running follower
+    // may already be in an error state, e.g. a campaign that timed out, and a probe prints an
+    // error only when it enters that state.)
+    let late = probes.spawn(PROBE, "bot-late", config);
     if leader_then == LeaderThen::Survives {
-        probes.until("the follower refuses", |e| is_error_with(e, follower, needle)).await;
+        probes.until("a new candidate refuses", |e| is_error_with(e, late, needle)).await;
     } else {
         probes
             .until_each(
-                "both refuse",
-                &[&|e: &Event| is_error_with(e, 0, needle), &|e: &Event| is_error_with(e, 1, needle)],
+                "the leader and a new candidate refuse",
+                &[&|e: &Event| is_error_with(e, leader, needle), &|e: &Event| is_error_with(e, late, needle)],
             )
             .await;
     }
