@@ -29,7 +29,11 @@ async fn a_bot_behind_hostile_endpoints_lands_every_move_once() {
     // Honest while the bot starts (it refuses to start on a chain it cannot read), hostile after.
     base.set_enabled(false);
     jeju.set_enabled(false);
+    // Its own state directory: a journal left by this bot (killed at the end of the test) must
+    // not be found by the next bot test on this machine with the same anvil addresses.
+    let state = tempfile::tempdir().unwrap();
     let mut env = env_for(&d, "hostile-bot");
+    env.insert("STATE_DIR".into(), state.path().display().to_string());
     env.insert("BASE_RPC_URLS".into(), base.url.clone());
     env.insert("JEJU_RPC_URL".into(), jeju.url.clone());
     env.insert("RUST_LOG".into(), "info".into());
