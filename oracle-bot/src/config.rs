@@ -271,9 +271,10 @@ impl Vars<'_> {
     ) -> Result<T, ConfigError> {
         match self.get(var) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| ConfigError::Invalid { var, reason: format!("expected {expected}, got {v:?}") }),
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                var,
+                reason: format!("expected {expected}, got {}", quoted(&v)),
+            }),
         }
     }
 
@@ -291,7 +292,7 @@ impl Vars<'_> {
             Some("false") => Ok(false),
             Some(other) => Err(ConfigError::Invalid {
                 var,
-                reason: format!("expected true or false (lower case), got {other:?}"),
+                reason: format!("expected true or false (lower case), got {}", quoted(other)),
             }),
         }
     }
@@ -311,14 +312,16 @@ impl Vars<'_> {
         expected: &str,
     ) -> Result<Price, ConfigError> {
         let text = self.get(var).unwrap_or_else(|| default.to_owned());
-        Price::parse(&text, decimals)
-            .map_err(|_| ConfigError::Invalid { var, reason: format!("expected {expected}, got {text:?}") })
+        Price::parse(&text, decimals).map_err(|_| ConfigError::Invalid {
+            var,
+            reason: format!("expected {expected}, got {}", quoted(&text)),
+        })
     }
 
     fn address(&self, var: &'static str, text: &str) -> Result<Address, ConfigError> {
         text.parse::<Address>().map_err(|_| ConfigError::Invalid {
             var,
-            reason: format!("expected a 0x-prefixed 20-byte hex address, got {text:?}"),
+            reason: format!("expected a 0x-prefixed 20-byte hex address, got {}", quoted(text)),
         })
     }
 
@@ -349,6 +352,24 @@ impl Vars<'_> {
     }
 }
 
+/// A value found in a setting, quoted for an error message, unless it may be a secret pasted
+/// into the wrong setting: a URL is shown without its user info, path and query (providers put
+/// keys there), and a value with a run of 64 hex digits (a private key) is not shown at all.
+fn quoted(value: &str) -> String {
+    let mut run = 0usize;
+    let key_like = value.chars().any(|c| {
+        run = if c.is_ascii_hexdigit() { run.saturating_add(1) } else { 0 };
+        run >= 64
+    });
+    if key_like {
+        return "a value that looks like a private key (not shown)".to_owned();
+    }
+    if value.contains("://") {
+        return format!("{:?}", crate::settings::without_credentials(value));
+    }
+    format!("{value:?}")
+}
+
 /// A severity name: `info`, `warning`, `error` or `critical`.
 fn severity(v: &Vars<'_>, var: &'static str) -> Result<Severity, ConfigError> {
     match v.get(var).as_deref() {
@@ -358,7 +379,7 @@ fn severity(v: &Vars<'_>, var: &'static str) -> Result<Severity, ConfigError> {
         Some("critical") => Ok(Severity::Critical),
         Some(other) => Err(ConfigError::Invalid {
             var,
-            reason: format!("expected info, warning, error or critical, got {other:?}"),
+            reason: format!("expected info, warning, error or critical, got {}", quoted(other)),
         }),
     }
 }
@@ -369,7 +390,7 @@ fn alert_settings(v: &Vars<'_>) -> Result<AlertSettings, ConfigError> {
     if let Some(chat) = v.get("TELEGRAM_CHAT_ID") {
         chat.parse::<TelegramChat>().map_err(|e| ConfigError::Invalid {
             var: "TELEGRAM_CHAT_ID",
-            reason: format!("{e}, got {chat:?}"),
+            reason: format!("{e}, got {}", quoted(&chat)),
         })?;
     }
     if let Some(url) = v.get("DISCORD_WEBHOOK_URL") {
@@ -379,7 +400,7 @@ fn alert_settings(v: &Vars<'_>) -> Result<AlertSettings, ConfigError> {
     let api_url = |var: &'static str, default: &str| -> Result<String, ConfigError> {
         let text = v.get(var).unwrap_or_else(|| default.to_owned());
         oracle_alerts::parse_api_url("the URL", &text)
-            .map_err(|e| ConfigError::Invalid { var, reason: format!("{e} (got {text:?})") })?;
+            .map_err(|e| ConfigError::Invalid { var, reason: format!("{e} (got {})", quoted(&text)) })?;
         Ok(text)
     };
     let reminder = v.duration("ALERT_REMINDER_INTERVAL_S", 3600, false)?;
@@ -470,8 +491,13 @@ impl BotConfig {
             return Ok(Feeds::File { path: path.clone(), config: config.clone() });
         }
         if let Some(path) = file {
-            let config = SourceConfig::from_file(std::path::Path::new(&path))
-                .map_err(|e| ConfigError::Invalid { var: "FEEDS_CONFIG", reason: e.to_string() })?;
+            // The file's error names the path: quoted as any value found (a secret pasted here
+            // must not come back in the message).
+            let config =
+                SourceConfig::from_file(std::path::Path::new(&path)).map_err(|e| ConfigError::Invalid {
+                    var: "FEEDS_CONFIG",
+                    reason: e.to_string().replace(&path, quoted(&path).trim_matches('"')),
+                })?;
             return Ok(Feeds::File { path: path.into(), config });
         }
         match (token, fixed) {
@@ -496,7 +522,7 @@ impl BotConfig {
                     Some(other) => {
                         return Err(ConfigError::Invalid {
                             var: "UNISWAP_PRICE_MODE",
-                            reason: format!("expected twap or spot, got {other:?}"),
+                            reason: format!("expected twap or spot, got {}", quoted(other)),
                         });
                     }
                 });
@@ -511,7 +537,7 @@ impl BotConfig {
                 if let Some(text) = v.get("UNISWAP_MIN_DEPTH_WETH") {
                     let depth = Price::parse(&text, 18).map_err(|_| ConfigError::Invalid {
                         var: "UNISWAP_MIN_DEPTH_WETH",
-                        reason: format!("expected WETH with at most 18 decimals, e.g. 50, got {text:?}"),
+                        reason: format!("expected WETH with at most 18 decimals, e.g. 50, got {}", quoted(&text)),
                     })?;
                     d = d.min_depth(depth);
                 }
@@ -525,7 +551,7 @@ impl BotConfig {
             (None, Some(text)) => {
                 let price = Price::parse(&text, 8).map_err(|_| ConfigError::Invalid {
                     var: "ELIZAOS_FIXED_PRICE_USD",
-                    reason: format!("expected a USD price with at most 8 decimals, e.g. 0.10, got {text:?}"),
+                    reason: format!("expected a USD price with at most 8 decimals, e.g. 0.10, got {}", quoted(&text)),
                 })?;
                 positive("ELIZAOS_FIXED_PRICE_USD", price.is_zero())?;
                 Ok(Feeds::FixedEliza { chainlink, max_age, sequencer, price })

@@ -460,7 +460,7 @@ pub fn changes(before: &Layers, after: &Layers) -> (Vec<&'static str>, Vec<&'sta
 
 /// A list of URLs shown as `scheme://host:port` each: user info, path and query may hold keys
 /// (an RPC provider's API key, a Redis password). Anything that does not parse is `<redacted>`.
-fn without_credentials(list: &str) -> String {
+pub(crate) fn without_credentials(list: &str) -> String {
     list.split(',')
         .map(|item| match url::Url::parse(item.trim()) {
             Ok(u) => match (u.host_str(), u.port()) {

@@ -106,3 +106,15 @@ pub use crate::{
         Rejection, SubmitError, Submitter, UpdateOutcome,
     },
 };
+
+/// The property tests' settings: `PROPTEST_CASES` cases (256 by default), no regression files
+/// (a failure found becomes a named regression test instead).
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

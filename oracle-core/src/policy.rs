@@ -559,3 +559,7 @@ pub fn decide(
 #[cfg(test)]
 #[path = "policy_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "policy_props.rs"]
+mod props;

@@ -415,3 +415,7 @@ mod tests {
         assert_ne!(p("1.5", 1), p("1.50", 2), "equality is structural");
     }
 }
+
+#[cfg(test)]
+#[path = "price_props.rs"]
+mod props;

@@ -49,12 +49,23 @@ pub struct DeviationRule {
 impl DeviationRule {
     /// Whether the target would accept a move from `old` to `new` made `age` after the last update,
     /// computed exactly the way the contract does (percent rounded down, then compared).
+    ///
+    /// The contract computes `|new - old| * 100 / old` on its stored integers, so a zero `old`
+    /// (a division by zero) and a difference whose hundredfold exceeds 256 bits (an overflow)
+    /// revert: both are refused here too.
     pub fn accepts(&self, old: &Price, new: &Price, age: Duration) -> bool {
         if age > self.bypass_after {
             return true;
         }
+        if old.decimals() == new.decimals() {
+            let (a, b) = (old.mantissa(), new.mantissa());
+            let diff = if a > b { a - b } else { b - a };
+            if diff.checked_mul(U256::from(100u8)).is_none() {
+                return false;
+            }
+        }
         match old.change_bps(new) {
-            None => true,
+            None => false,
             Some(bps) => bps / 100 <= self.max_pct,
         }
     }
@@ -481,6 +492,27 @@ mod tests {
         let day = Duration::from_secs(86_400);
         assert!(!rule.accepts(&old, &Price::from_u128(151_000_000, 8).unwrap(), day));
         assert!(rule.accepts(&old, &Price::from_u128(151_000_000, 8).unwrap(), day + Duration::from_secs(1)));
+    }
+
+    /// Found by `policy::props`: a stored zero made the contract divide by zero, and the rule
+    /// said "accepted".
+    #[test]
+    fn deviation_rule_refuses_a_move_from_a_stored_zero() {
+        let rule = DeviationRule { max_pct: 50, bypass_after: Duration::from_secs(86_400) };
+        let zero = Price::zero(8).unwrap();
+        assert!(!rule.accepts(&zero, &Price::from_u128(1, 8).unwrap(), Duration::from_secs(60)));
+        assert!(rule.accepts(&zero, &Price::from_u128(1, 8).unwrap(), Duration::from_secs(86_401)));
+    }
+
+    /// Found by `policy::props`: `diff * 100` past 2^256 reverts in the contract (checked
+    /// arithmetic) even when the move is small in percent.
+    #[test]
+    fn deviation_rule_refuses_a_move_whose_hundredfold_overflows() {
+        let rule = DeviationRule { max_pct: 50, bypass_after: Duration::from_secs(86_400) };
+        let old = Price::new(U256::MAX >> 1, 0).unwrap();
+        let new = Price::new((U256::MAX >> 1) + (U256::MAX >> 4), 0).unwrap();
+        assert_eq!(old.change_bps(&new).map(|bps| bps / 100), Some(12), "a 12% move");
+        assert!(!rule.accepts(&old, &new, Duration::from_secs(60)));
     }
 
     #[test]

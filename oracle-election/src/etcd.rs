@@ -300,6 +300,15 @@ fn token_of(offset: u64, revision: i64) -> Result<FencingToken, ElectionError> {
     })
 }
 
+/// The token offset in the epoch key's value: a decimal `u64`, surrounding whitespace allowed.
+/// The error is what was found instead, quoted and cut short.
+pub(crate) fn parse_offset(value: &[u8]) -> Result<u64, String> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| crate::quoted(&String::from_utf8_lossy(value)))
+}
+
 /// The token offset stored in the epoch key, the key's mod revision (0 when absent) and the
 /// store's current revision.
 struct Epoch {
@@ -343,15 +352,9 @@ impl EtcdBackend {
     async fn epoch(&self) -> Result<Epoch, ElectionError> {
         let (kv, store_revision) = self.get(&self.epoch_key, "reading the token offset").await?;
         let Some(kv) = kv else { return Ok(Epoch { offset: 0, mod_revision: 0, store_revision }) };
-        let offset = kv.value_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).ok_or_else(|| {
-            ElectionError::Corrupt {
-                backend: BACKEND,
-                detail: format!(
-                    "key {:?} must hold a decimal token offset, found {:?}",
-                    self.epoch_key,
-                    String::from_utf8_lossy(kv.value()).chars().take(40).collect::<String>()
-                ),
-            }
+        let offset = parse_offset(kv.value()).map_err(|found| ElectionError::Corrupt {
+            backend: BACKEND,
+            detail: format!("key {:?} must hold a decimal token offset, found {found}", self.epoch_key),
         })?;
         Ok(Epoch { offset, mod_revision: kv.mod_revision(), store_revision })
     }

@@ -179,7 +179,7 @@ impl Record {
         Ok(Self { bot_id, timestamp_ms, token, lease_ms, released, deposed })
     }
 
-    fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
         let mut map = Map::new();
         map.insert("botId".into(), self.bot_id.clone().into());
         map.insert("timestamp".into(), self.timestamp_ms.into());
@@ -222,6 +222,26 @@ impl Record {
             token: FencingToken(self.token),
             expires_at: self.expires_at(default_lease_ms),
         }
+    }
+}
+
+#[cfg(test)]
+impl Record {
+    /// A record with these fields, for the property tests.
+    pub(crate) fn for_tests(
+        bot_id: String,
+        timestamp_ms: u64,
+        token: u64,
+        lease_ms: Option<u64>,
+        released: bool,
+        deposed: bool,
+    ) -> Self {
+        Self { bot_id, timestamp_ms, token, lease_ms, released, deposed }
+    }
+
+    /// Its expiry and activity at `now_ms` with a default lease, for the property tests.
+    pub(crate) fn expiry_for_tests(&self, now_ms: u64) -> (SystemTime, bool) {
+        (self.info(now_ms).expires_at, self.is_active(now_ms, now_ms))
     }
 }
 

@@ -78,8 +78,32 @@ mod config;
 pub mod etcd;
 pub mod file;
 mod lease;
+#[cfg(test)]
+mod props;
 pub mod redis;
 mod state;
+
+/// The most characters of a value read back from a backend that an error quotes.
+const QUOTED_CHARS: usize = 40;
+
+/// `value` quoted and escaped, cut to [`QUOTED_CHARS`] characters inside the quotes (the cut marked with `…`): what
+/// another process wrote into a lock file or key may be megabytes long.
+pub(crate) fn quoted(value: &str) -> String {
+    let mut out = String::from("\"");
+    let mut shown = 0usize;
+    for c in value.chars() {
+        // Escaped, a control character takes several characters: count what is shown.
+        let escaped: String = c.escape_debug().collect();
+        shown = shown.saturating_add(escaped.chars().count());
+        if shown > QUOTED_CHARS {
+            out.push_str("\"…");
+            return out;
+        }
+        out.push_str(&escaped);
+    }
+    out.push('"');
+    out
+}
 
 use async_trait::async_trait;
 pub use oracle_core::{

@@ -220,7 +220,9 @@ const DEPOSED: &str = "~deposed~";
 const RECOVERING: &str = "~recovering~";
 
 /// KEYS: leader, epoch, previous. ARGV: id, lease ms, floor (decimal).
-/// Returns `{1, value, token, previous}` when won, `{0, value, pttl, ""}` when held.
+/// Returns `{1, value, token, previous}` when won, `{0, value, pttl, ""}` when held, and
+/// `{2, start of the epoch value, 0, ""}` when the epoch key holds something that is not a
+/// decimal counter (another process wrote it): nothing is changed then.
 ///
 /// Numbers are compared as decimal strings (length, then text): Lua's numbers are doubles and
 /// lose precision above 2^53, while tokens may come from a fenced oracle and be larger.
@@ -237,6 +239,11 @@ if cur then
 end
 local floor = ARGV[3]
 local stored = redis.call('GET', KEYS[2])
+-- INCR needs a canonical integer below 2^63 - 1: anything else was written by someone else.
+if stored and (not (stored == '0' or string.match(stored, '^[1-9][0-9]*$'))
+    or #stored > 19 or (#stored == 19 and stored >= '9223372036854775807')) then
+  return {2, string.sub(stored, 1, 64), 0, ''}
+end
 if not stored then
   local t = redis.call('TIME')
   local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
@@ -341,6 +348,16 @@ fn value_of(id: &str, token: FencingToken) -> String {
     format!("{id}:{token}")
 }
 
+/// Parses the leader key's `<bot id>:<token>` (the inverse of [`value_of`]); the error quotes at
+/// most the value's first characters, whatever another process wrote there.
+pub(crate) fn parse_holder(value: &str) -> Result<(&str, u64), String> {
+    value
+        .rsplit_once(':')
+        .and_then(|(h, t)| Some((h, t.parse::<u64>().ok()?)))
+        .filter(|(h, _)| !h.is_empty())
+        .ok_or_else(|| format!("expected `<bot id>:<token>`, found {}", crate::quoted(value)))
+}
+
 impl RedisBackend {
     fn unavailable(&self, e: &RedisError) -> ElectionError {
         ElectionError::Unavailable {
@@ -349,17 +366,26 @@ impl RedisBackend {
         }
     }
 
+    /// A value read back as text: another process may have written any bytes there.
+    fn text(&self, bytes: Vec<u8>) -> Result<String, ElectionError> {
+        String::from_utf8(bytes).map_err(|e| ElectionError::Corrupt {
+            backend: BACKEND,
+            detail: format!(
+                "key {} on {}: expected `<bot id>:<token>`, found bytes that are not UTF-8: {}",
+                self.leader_key,
+                self.url.redacted(),
+                crate::quoted(&String::from_utf8_lossy(e.as_bytes()))
+            ),
+        })
+    }
+
     /// Parses `<id>:<token>` with its remaining TTL into a leader.
     fn info(&self, value: &str, pttl: i64) -> Result<LeaderInfo, ElectionError> {
         let corrupt = |what: String| ElectionError::Corrupt {
             backend: BACKEND,
             detail: format!("key {} on {}: {what}", self.leader_key, self.url.redacted()),
         };
-        let (holder, token) = value
-            .rsplit_once(':')
-            .and_then(|(h, t)| Some((h, t.parse::<u64>().ok()?)))
-            .filter(|(h, _)| !h.is_empty())
-            .ok_or_else(|| corrupt(format!("expected `<bot id>:<token>`, found {value:?}")))?;
+        let (holder, token) = parse_holder(value).map_err(corrupt)?;
         Ok(LeaderInfo {
             holder: holder.to_owned(),
             token: FencingToken(token),
@@ -390,7 +416,7 @@ impl Backend for RedisBackend {
             )));
         }
         let mut conn = self.conn.clone();
-        let (won, value, n, previous): (i64, String, i64, String) = ACQUIRE
+        let (won, value, n, previous): (i64, Vec<u8>, i64, Vec<u8>) = ACQUIRE
             .key(&self.leader_key)
             .key(&self.epoch_key)
             .key(&self.previous_key)
@@ -400,6 +426,18 @@ impl Backend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;
+        if won == 2 {
+            return Err(ElectionError::Corrupt {
+                backend: BACKEND,
+                detail: format!(
+                    "key {} on {}: expected the decimal token counter, found {}",
+                    self.epoch_key,
+                    self.url.redacted(),
+                    crate::quoted(&String::from_utf8_lossy(&value))
+                ),
+            });
+        }
+        let (value, previous) = (self.text(value)?, self.text(previous)?);
         if won == 1 {
             let token = u64::try_from(n).map_err(|_| ElectionError::Corrupt {
                 backend: BACKEND,
@@ -446,19 +484,21 @@ impl Backend for RedisBackend {
 
     async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         let mut conn = self.conn.clone();
-        let (value, pttl): (String, i64) =
+        let (value, pttl): (Vec<u8>, i64) =
             LEADER.key(&self.leader_key).invoke_async(&mut conn).await.map_err(|e| self.unavailable(&e))?;
+        let value = self.text(value)?;
         if value.is_empty() || value.starts_with('~') { Ok(None) } else { self.info(&value, pttl).map(Some) }
     }
 
     async fn force_step_down(&self) -> Result<Option<LeaderInfo>, ElectionError> {
         let mut conn = self.conn.clone();
-        let (value, pttl): (String, i64) = FORCE
+        let (value, pttl): (Vec<u8>, i64) = FORCE
             .key(&self.leader_key)
             .arg(self.lease.duration_ms())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.unavailable(&e))?;
+        let value = self.text(value)?;
         if value.is_empty() { Ok(None) } else { self.info(&value, pttl.max(0)).map(Some) }
     }
 

@@ -62,3 +62,15 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 }
+
+/// The property tests' settings: `PROPTEST_CASES` cases (256 by default), no regression files
+/// (a failure found becomes a named regression test instead).
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

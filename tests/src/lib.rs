@@ -16,6 +16,7 @@ pub mod cli;
 pub mod costs;
 pub mod election;
 pub mod fake_rpc;
+pub mod hostile;
 pub mod parts;
 pub mod proxy;
 pub mod uniswap;
@@ -207,7 +208,13 @@ pub async fn set_answer(provider: &DynProvider, aggregator: Address, answer: i12
     let feed = MockV3Aggregator::new(aggregator, provider.clone());
     let answer = I256::try_from(answer).unwrap();
     let receipt = feed.updateAnswer(answer).send().await.unwrap().get_receipt().await.unwrap();
-    assert!(receipt.status(), "updateAnswer reverted");
+    assert!(
+        receipt.status(),
+        "updateAnswer reverted: tx {} in block {:?}, gas used {}",
+        receipt.transaction_hash,
+        receipt.block_number,
+        receipt.gas_used
+    );
     await_visible("the new Chainlink answer", || async {
         feed.latestAnswer().call().await.ok() == Some(answer)
     })

@@ -33,8 +33,8 @@ pub fn classify_transport_error(err: &alloy::transports::TransportError) -> crat
 pub use self::{
     journal::JournalError,
     rpc::{
-        EndpointStats, FailoverConfig, FailoverTransport, NotJsonRpc, RpcUrl, connect, connect_failover,
-        describe_metrics, redact_urls,
+        EndpointStats, FailoverConfig, FailoverTransport, MAX_ANSWER_BYTES, NotJsonRpc, RpcUrl, connect,
+        connect_failover, describe_metrics, redact_urls,
     },
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
 };

@@ -221,7 +221,7 @@ pub struct HttpJsonSpec {
 impl fmt::Debug for HttpJsonSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpJsonSpec")
-            .field("url", &oracle_core::evm::redact_urls(&self.url))
+            .field("url", &crate::http_json::shown_text(&self.url))
             .field("pointer", &self.pointer)
             .field("decimals", &self.decimals)
             .field("timeout_s", &self.timeout_s)
@@ -339,3 +339,21 @@ impl<'de> Deserialize<'de> for Depth {
 
 #[cfg(test)]
 mod tests;
+
+/// Found by `config::props`: a key alone as an HTTP source's `url` (no scheme, so no URL for
+/// `redact_urls` to recognise) was printed whole by the spec's `Debug`.
+#[cfg(test)]
+#[test]
+fn a_bare_key_as_the_url_is_not_shown_by_debug() {
+    let spec = HttpJsonSpec {
+        url: "zX9-secret-key-77".into(),
+        pointer: String::new(),
+        decimals: None,
+        timeout_s: None,
+    };
+    let shown = format!("{spec:?}");
+    assert!(!shown.contains("secret") && shown.contains("<not a URL>"), "{shown}");
+}
+
+#[cfg(test)]
+mod props;

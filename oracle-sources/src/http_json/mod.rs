@@ -1,6 +1,8 @@
 //! A price from an HTTP JSON API: `GET url`, take the value at a JSON pointer, parse it exactly.
 
 mod pointer;
+#[cfg(test)]
+mod props;
 
 use std::{
     fmt::{self, Write as _},
@@ -86,7 +88,7 @@ impl fmt::Debug for HttpJsonSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpJsonSourceBuilder")
             .field("feed", &self.feed)
-            .field("url", &redact_urls(&self.url))
+            .field("url", &shown_text(&self.url))
             .field("pointer", &self.pointer)
             .field("decimals", &self.decimals)
             .field("timeout", &self.timeout)
@@ -147,6 +149,12 @@ impl HttpJsonSourceBuilder {
             name,
         })
     }
+}
+
+/// `text` as [`shown`] shows a URL, or `<not a URL>`: a key pasted alone where the URL goes must
+/// not be printed either.
+pub(crate) fn shown_text(text: &str) -> String {
+    Url::parse(text.trim()).map_or_else(|_| "<not a URL>".to_owned(), |url| shown(&url))
 }
 
 /// `scheme://host[:port]`: no user info, path, query or fragment (a key can sit in any of them).

@@ -41,6 +41,8 @@ mod bindings;
 mod builder;
 mod pool;
 pub mod price_math;
+#[cfg(test)]
+mod props;
 pub mod tick_math;
 mod twap;
 

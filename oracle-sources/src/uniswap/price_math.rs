@@ -106,8 +106,12 @@ pub fn price_at_sqrt_ratio(
     // Exponents are at most 72 (10^72 < 2^240). The numerator can only overflow when it is
     // squared · 10^up ≥ 2^512, and then the quotient by 2^192 is ≥ 2^320: too large anyway.
     let numerator = numerator.checked_mul(pow10(up)).ok_or(overflow.clone())?;
-    // The denominator is at most 2^322 · 10^36 < 2^442.
-    let denominator = denominator * pow10(down);
+    // A sqrt price read from outside may be any 256-bit number: its square times 10^down can pass
+    // 2^512 (and wrap, or wrap to zero and divide by it). That only happens with the base as
+    // token1 and `down > 0`, where the numerator is 2^192: the price floors to zero.
+    let Some(denominator) = denominator.checked_mul(pow10(down)) else {
+        return Price::new(U256::ZERO, decimals).map_err(|_| PoolMathError::TooManyDecimals { decimals });
+    };
     let mantissa = numerator / denominator;
     if mantissa > U512::from(U256::MAX) {
         return Err(overflow);
@@ -385,6 +389,16 @@ mod tests {
         // Its reciprocal is just below 1: floors to 0.999…9.
         let base1 = PairOrientation { base_is_token0: false, ..BASE0_18_18 };
         assert_eq!(price_at_sqrt_ratio(s, base1, 18).unwrap().to_string(), "0.999999999999999999");
+    }
+
+    /// Found by `uniswap::props`: sqrtPriceX96 = 2^255 with the base as token1 and the quote
+    /// with 2 more decimals than base and output: (2^255)² · 10^2 is 25 · 2^512, which wrapped
+    /// to zero in 512 bits and divided by it.
+    #[test]
+    fn sqrt_price_2_pow_255_base_token1_quote_2_decimals_is_zero_not_a_division_by_zero() {
+        let pair = PairOrientation { decimals0: 2, decimals1: 0, base_is_token0: false };
+        let price = price_at_sqrt_ratio(U256::from(1u8) << 255, pair, 0).unwrap();
+        assert!(price.is_zero());
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct FailoverConfig {
     pub probe_interval: Duration,
     /// Consecutive good probes before a failed endpoint is preferred again (default 2).
     pub recover_after: u32,
+    /// The chain id every endpoint must answer (default: none given, and then the first
+    /// `eth_chainId` answer of any endpoint fixes it). An endpoint answering another one fails.
+    pub chain_id: Option<u64>,
 }
 
 impl FailoverConfig {
@@ -69,6 +72,7 @@ impl FailoverConfig {
             max_lag_blocks: 5,
             probe_interval: Duration::from_secs(5),
             recover_after: 2,
+            chain_id: None,
         }
     }
 }
@@ -153,11 +157,12 @@ impl FailoverTransport {
             .connect_timeout(config.request_timeout)
             .build()
             .map_err(|e| EvmError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let chain = Arc::new(super::answer::ChainPin::new(config.chain_id));
         let endpoints = urls
             .iter()
             .map(|url| Endpoint {
                 url: url.clone(),
-                http: HttpEndpoint::new(url.clone(), client.clone()),
+                http: HttpEndpoint::with_chain(url.clone(), client.clone(), Arc::clone(&chain)),
                 state: Mutex::new(Health { healthy: true, streak: 0, block: None }),
                 requests: AtomicU64::new(0),
                 calls: AtomicU64::new(0),

@@ -12,6 +12,7 @@
 
 use std::{
     fmt,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -21,11 +22,19 @@ use alloy::{
 };
 use tower::Service;
 
-use super::RpcUrl;
+use super::{
+    RpcUrl,
+    answer::{ChainPin, Memory, check},
+};
 use crate::SubmitError;
 
 /// The most characters of a body quoted in an error.
 const EXCERPT_CHARS: usize = 80;
+
+/// The largest answer body read, in bytes. The calls this project makes answer a few kilobytes
+/// (a block without its transactions, a receipt, a batch of reads); an endpoint that sends more
+/// is refused before the rest is read, so memory stays bounded whatever it sends.
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 /// The most characters of a content type quoted in an error (a header is outside input too).
 const CONTENT_TYPE_CHARS: usize = 60;
@@ -161,6 +170,10 @@ pub(crate) fn packet_refusal(packet: &ResponsePacket) -> Option<String> {
 pub(crate) struct HttpEndpoint {
     url: RpcUrl,
     client: reqwest::Client,
+    /// What this endpoint answered before.
+    memory: Arc<Memory>,
+    /// The chain id its answers must carry (shared by the endpoints of one transport).
+    chain: Arc<ChainPin>,
 }
 
 impl fmt::Debug for HttpEndpoint {
@@ -171,7 +184,35 @@ impl fmt::Debug for HttpEndpoint {
 
 impl HttpEndpoint {
     pub(crate) fn new(url: RpcUrl, client: reqwest::Client) -> Self {
-        Self { url, client }
+        Self::with_chain(url, client, Arc::new(ChainPin::new(None)))
+    }
+
+    /// An endpoint whose chain id answers must agree with `chain`.
+    pub(crate) fn with_chain(url: RpcUrl, client: reqwest::Client, chain: Arc<ChainPin>) -> Self {
+        Self { url, client, memory: Arc::default(), chain }
+    }
+
+    /// An error naming this endpoint (redacted) and what is wrong with its answer.
+    fn bad_answer(&self, what: &str) -> TransportError {
+        TransportErrorKind::custom_str(&format!("{} {}", self.url, self.url.scrub(what)))
+    }
+
+    /// The body, refused past [`MAX_ANSWER_BYTES`] (by its declared length or as it arrives).
+    async fn body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, TransportError> {
+        if response.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+            return Err(self.bad_answer(&format!(
+                "declared an answer of {} bytes, more than the {MAX_ANSWER_BYTES} accepted",
+                response.content_length().unwrap_or_default()
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(TransportErrorKind::custom)? {
+            if body.len().saturating_add(chunk.len()) > MAX_ANSWER_BYTES {
+                return Err(self.bad_answer(&format!("sent an answer of more than {MAX_ANSWER_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Posts `request` and reads the answer.
@@ -182,6 +223,7 @@ impl HttpEndpoint {
     pub(crate) async fn send(&self, request: RequestPacket) -> Result<ResponsePacket, TransportError> {
         // The reqwest error names the full URL; callers redact it before it is shown
         // (`redact_urls`), and `is_connect` needs the reqwest error itself as the source.
+        let mark = self.memory.mark();
         let response = self
             .client
             .post(self.url.expose().clone())
@@ -196,9 +238,12 @@ impl HttpEndpoint {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| one_line(v, CONTENT_TYPE_CHARS));
-        let body = response.bytes().await.map_err(TransportErrorKind::custom)?;
+        let body = self.body(response).await?;
         match serde_json::from_slice::<ResponsePacket>(&body) {
-            Ok(packet) if status.is_success() || packet.is_error() => Ok(packet),
+            Ok(packet) if status.is_success() || packet.is_error() => {
+                check(&request, &packet, &self.memory, mark, &self.chain).map_err(|e| self.bad_answer(&e))?;
+                Ok(packet)
+            }
             _ => {
                 let text = String::from_utf8_lossy(&body);
                 Err(TransportErrorKind::custom(NotJsonRpc {

@@ -1,13 +1,14 @@
 //! Connecting to a chain's JSON-RPC endpoints, with timeouts and failover, without leaking keys
 //! in URLs.
 
+mod answer;
 mod failover;
 mod http;
 
 pub(crate) use self::http::{endpoint_refusal, one_line};
 pub use self::{
     failover::{EndpointStats, FailoverConfig, FailoverTransport, describe_metrics},
-    http::NotJsonRpc,
+    http::{MAX_ANSWER_BYTES, NotJsonRpc},
 };
 
 use std::{fmt, time::Duration};
