@@ -17,6 +17,7 @@ pub mod costs;
 pub mod election;
 pub mod fake_rpc;
 pub mod parts;
+pub mod prometheus;
 pub mod proxy;
 pub mod uniswap;
 
