@@ -249,6 +249,7 @@ impl AlertLayerBuilder {
             .map(|config| {
                 Arc::new(ChannelState {
                     name: config.alerter.name().to_owned(),
+                    min_severity: std::sync::RwLock::new(config.min_severity),
                     config,
                     queue: Mutex::new(Queue::default()),
                     wake: Arc::new(Notify::new()),
@@ -324,6 +325,14 @@ impl AlertLayer {
     pub fn channel_names(&self) -> Vec<String> {
         self.shared.channels.iter().map(|c| c.name.clone()).collect()
     }
+
+    /// Changes the least severe alert routed to the channel `name` from now on (a configuration
+    /// reload); `false` when there is no such channel. Alerts already queued stay queued.
+    pub fn set_min_severity(&self, name: &str, severity: Severity) -> bool {
+        let Some(channel) = self.shared.channels.iter().find(|c| c.name == name) else { return false };
+        *channel.min_severity.write().unwrap_or_else(|p| p.into_inner()) = severity;
+        true
+    }
 }
 
 #[async_trait]
@@ -371,7 +380,11 @@ impl Drop for Shared {
 impl Shared {
     fn route(&self, alert: &Alert) {
         let severity = alert.routing_severity();
-        for channel in self.channels.iter().filter(|c| severity >= c.config.min_severity) {
+        for channel in self
+            .channels
+            .iter()
+            .filter(|c| severity >= *c.min_severity.read().unwrap_or_else(|p| p.into_inner()))
+        {
             channel.push(alert.clone());
         }
     }
@@ -491,6 +504,8 @@ async fn remind_loop(shared: Weak<Shared>, wake: Arc<Notify>) {
 
 struct ChannelState {
     name: String,
+    /// The routing threshold in force: the channel's, until [`AlertLayer::set_min_severity`].
+    min_severity: std::sync::RwLock<Severity>,
     config: Channel,
     queue: Mutex<Queue>,
     wake: Arc<Notify>,

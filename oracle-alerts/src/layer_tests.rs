@@ -165,6 +165,20 @@ async fn alerts_are_routed_by_severity_and_recoveries_follow_their_condition() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn routing_changes_on_a_running_layer() {
+    let pager = Scripted::new("pager", &[]);
+    let layer = layer(vec![Channel::new(pager.clone()).min_severity(Severity::Critical)], None);
+    layer.send(&raised(Severity::Warning, "gas")).await.unwrap();
+    assert!(layer.set_min_severity("pager", Severity::Warning), "the channel is known by its name");
+    assert!(!layer.set_min_severity("nobody", Severity::Info));
+    layer.send(&raised(Severity::Warning, "balance")).await.unwrap();
+    let got = pager.await_delivered(1).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(pager.delivered().len(), 1, "only the alert after the change: {:?}", pager.titles());
+    assert_eq!(got[0].key, "balance");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_burst_becomes_one_summary() {
     let chat = Scripted::new("chat", &[]);
     let layer = layer(vec![Channel::new(chat.clone())], None);

@@ -26,6 +26,8 @@ pub struct Composed {
     /// The alerters the engine sends to (the log, and the Telegram/Discord layer when
     /// configured), for alerts raised outside ticks (RPC endpoints down, failovers).
     pub alerters: Vec<Arc<dyn Alerter>>,
+    /// The Telegram/Discord layer, when a channel is on (its routing changes on reload).
+    pub alert_layer: Option<Arc<AlertLayer>>,
 }
 
 impl std::fmt::Debug for Composed {
@@ -38,11 +40,27 @@ impl std::fmt::Debug for Composed {
     }
 }
 
+/// The alerters a bot sends to.
+pub struct Alerters {
+    /// Every alerter: the log, and the layer when a channel is on.
+    pub all: Vec<Arc<dyn Alerter>>,
+    /// The Telegram/Discord layer, when a channel is on.
+    pub layer: Option<Arc<AlertLayer>>,
+}
+
+impl std::fmt::Debug for Alerters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerters")
+            .field("all", &self.all.iter().map(|a| a.name()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// The log, plus one [`AlertLayer`] over Telegram and Discord when their old variables are set.
 ///
 /// Each channel is on only with everything it needs: a Telegram token without a chat id (or the
 /// reverse) did nothing in the old bot either, so it is a warning, not a start-up failure.
-pub fn alerters(config: &BotConfig) -> Result<Vec<Arc<dyn Alerter>>, BotError> {
+pub fn alerters(config: &BotConfig) -> Result<Alerters, BotError> {
     let settings = &config.alerts;
     let context = MessageContext::new(config.bot_id.clone());
     let channel = |alerter: Arc<dyn Alerter>, min_severity| {
@@ -83,8 +101,9 @@ pub fn alerters(config: &BotConfig) -> Result<Vec<Arc<dyn Alerter>>, BotError> {
         channels += 1;
     }
     let mut out: Vec<Arc<dyn Alerter>> = vec![Arc::new(LogAlerter)];
+    let mut handle = None;
     if channels > 0 {
-        let layer = layer.build()?;
+        let layer = Arc::new(layer.build()?);
         // The series exist from the start, so a dashboard shows 0 rather than nothing.
         for name in layer.channel_names() {
             for series in
@@ -93,9 +112,10 @@ pub fn alerters(config: &BotConfig) -> Result<Vec<Arc<dyn Alerter>>, BotError> {
                 metrics::counter!(series, "channel" => name.clone()).absolute(0);
             }
         }
-        out.push(Arc::new(layer));
+        handle = Some(Arc::clone(&layer));
+        out.push(layer);
     }
-    Ok(out)
+    Ok(Alerters { all: out, layer: handle })
 }
 
 /// Connects to both chains (each through its ordered endpoint list, failing over), checks the
@@ -191,7 +211,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
             election.elector.connect(&config.bot_id, election.lease).await?
         }
     };
-    let alerters = alerters(config)?;
+    let Alerters { all: alerters, layer: alert_layer } = alerters(config)?;
     for alerter in &alerters {
         builder = builder.alerter(Arc::clone(alerter));
     }
@@ -209,5 +229,11 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         .retries(config.max_retries as usize, config.retry_delay)
         .receipt_timeout(config.receipt_timeout)
         .build()?;
-    Ok(Composed { engine, target_rpc: jeju_rpc.clone(), rpc: vec![base_rpc, jeju_rpc], alerters })
+    Ok(Composed {
+        engine,
+        target_rpc: jeju_rpc.clone(),
+        rpc: vec![base_rpc, jeju_rpc],
+        alerters,
+        alert_layer,
+    })
 }

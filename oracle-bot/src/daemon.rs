@@ -252,7 +252,7 @@ async fn wait_for_stop_signal() {
 /// change), applies what can change safely, and names what needs a restart.
 async fn reloads(
     args: Args,
-    engine: Arc<tokio::sync::OnceCell<Arc<oracle_core::Engine>>>,
+    engine: Arc<tokio::sync::OnceCell<crate::Running>>,
     filter: Option<FilterHandle>,
     mut current: Layers,
 ) {
@@ -282,7 +282,7 @@ async fn reloads(
 /// One reload: the new layers, validated whole before anything is applied.
 fn reload_once(
     args: &Args,
-    engine: &oracle_core::Engine,
+    running: &crate::Running,
     filter: Option<&FilterHandle>,
     current: &Layers,
 ) -> Result<Layers, ConfigError> {
@@ -290,9 +290,14 @@ fn reload_once(
     let (_, level) = log_settings(&layers)?;
     let next = BotConfig::from_layers(&layers)?;
     let (reloadable, needs_restart) = crate::settings::changes(current, &layers);
-    engine
+    running
+        .engine
         .reconfigure(next.policy.clone(), next.update_interval)
         .map_err(|e| ConfigError::Invalid { var: "UPDATE_INTERVAL_MS", reason: e.to_string() })?;
+    if let Some(layer) = &running.alert_layer {
+        layer.set_min_severity("telegram", next.alerts.telegram_min_severity);
+        layer.set_min_severity("discord", next.alerts.discord_min_severity);
+    }
     if let Some(filter) = filter
         && let Err(e) = filter.modify(|f| *f = EnvFilter::new(&level))
     {

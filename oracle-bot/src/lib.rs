@@ -78,11 +78,20 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
     run_with(config, cancel, Arc::new(tokio::sync::OnceCell::new())).await
 }
 
+/// The parts of a running bot a configuration reload changes.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The engine (policy and interval).
+    pub engine: Arc<oracle_core::Engine>,
+    /// The alert layer (each channel's routing), when a channel is on.
+    pub alert_layer: Option<Arc<oracle_alerts::AlertLayer>>,
+}
+
 /// [`run`], handing the engine to `engine` once composed (for configuration reloads).
 pub async fn run_with(
     config: BotConfig,
     cancel: CancellationToken,
-    engine_slot: Arc<tokio::sync::OnceCell<Arc<oracle_core::Engine>>>,
+    engine_slot: Arc<tokio::sync::OnceCell<Running>>,
 ) -> Result<(), BotError> {
     tracing::info!(bot_id = %config.bot_id, oracle = %config.oracle_address, updater = %config.updater_key.signer().address(), "starting oracle bot");
     // This process's own facts (its environment, mounts and files), whatever the configuration
@@ -109,9 +118,9 @@ pub async fn run_with(
     oracle_core::evm::describe_metrics();
     oracle_alerts::describe_metrics();
 
-    let Composed { engine, rpc, alerters, .. } = build_engine(&config).await?;
+    let Composed { engine, rpc, alerters, alert_layer, .. } = build_engine(&config).await?;
     let engine = Arc::new(engine);
-    let _ = engine_slot.set(Arc::clone(&engine));
+    let _ = engine_slot.set(Running { engine: Arc::clone(&engine), alert_layer });
     // Every endpoint of a chain down, and failovers, are seen by the transports, not by ticks.
     tokio::spawn(rpc_alerts::watch(
         rpc.clone(),

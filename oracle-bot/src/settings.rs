@@ -145,8 +145,8 @@ pub const SETTINGS: &[Setting] = &[
     s("TELEGRAM_API_URL", "alerts.telegram_api_url"),
     secret("DISCORD_WEBHOOK_URL", "alerts.discord_webhook_url"),
     s("DISCORD_API_URL", "alerts.discord_api_url"),
-    s("ALERT_TELEGRAM_MIN_SEVERITY", "alerts.telegram_min_severity"),
-    s("ALERT_DISCORD_MIN_SEVERITY", "alerts.discord_min_severity"),
+    reload("ALERT_TELEGRAM_MIN_SEVERITY", "alerts.telegram_min_severity"),
+    reload("ALERT_DISCORD_MIN_SEVERITY", "alerts.discord_min_severity"),
     s("ALERT_REMINDER_INTERVAL_S", "alerts.reminder_interval_s"),
     s("ALERT_RATE_LIMIT_PER_MIN", "alerts.rate_limit_per_min"),
     s("ALERT_SEND_TIMEOUT_MS", "alerts.send_timeout_ms"),
@@ -400,7 +400,7 @@ impl Layers {
     /// required setting hands the reader an inert stand-in). Unknown names are ignored.
     pub fn set_default(&mut self, var: &str, value: &str) {
         if let Some(setting) = setting(var)
-            && !self.values.get(setting.var).is_some_and(|(v, _)| !v.trim().is_empty())
+            && self.values.get(setting.var).is_none_or(|(v, _)| v.trim().is_empty())
         {
             self.values.insert(setting.var, (Zeroizing::new(value.to_owned()), Origin::Default));
         }

@@ -146,6 +146,8 @@ async fn main() {
         ("LEADER_ELECTION_ENABLED", "true".into()),
         ("LEADER_ELECTION_BACKEND", "file".into()),
         ("LEADER_LOCK_PATH", lock.path().join("oracle-bot-leader.lock").display().to_string()),
+        // This run's own in-flight journal (the default directory outlives the demo's chains).
+        ("STATE_DIR", lock.path().join("state").display().to_string()),
     ];
     say("starting two oracle-bots (ticks every 2 s, minimum interval 5 s), electing through a lock file");
     let first = start_bot("demo-bot-1", &env);
