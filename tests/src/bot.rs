@@ -126,7 +126,10 @@ pub async fn http_get(url: String) -> Option<(u16, String)> {
     // the runtime that opened it.
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     let client = CLIENT.get_or_init(|| {
-        reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or_else(|_| reqwest::Client::new())
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
     });
     let resp = client.get(url).send().await.ok()?;
     let code = resp.status().as_u16();

@@ -8,7 +8,11 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
-use crate::{bot::eventually, election::free_port, repo_root};
+use crate::{
+    bot::{eventually, http_get},
+    election::free_port,
+    repo_root,
+};
 
 /// `deploy/<rel>`.
 pub fn deploy_file(rel: &str) -> PathBuf {
@@ -142,7 +146,9 @@ pub fn exported_names(exposition: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for line in exposition.lines() {
         let mut parts = line.split_whitespace();
-        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) = (parts.next(), parts.next(), parts.next(), parts.next()) {
+        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
             names.insert(name.to_owned());
             if kind == "histogram" || kind == "summary" {
                 names.insert(format!("{name}_sum"));
@@ -191,10 +197,7 @@ impl PrometheusServer {
         let ready = format!("{}/-/ready", server.url);
         eventually("Prometheus ready", || {
             let ready = ready.clone();
-            async move {
-                let resp = reqwest::get(ready).await.ok()?;
-                (resp.status().as_u16() == 200).then_some(())
-            }
+            async move { (http_get(ready).await?.0 == 200).then_some(()) }
         })
         .await;
         server
@@ -202,9 +205,10 @@ impl PrometheusServer {
 
     /// `GET /api/v1/<path>?<query>`: the `data` of a successful answer.
     async fn api(&self, path: &str, query: &[(&str, &str)]) -> Option<serde_json::Value> {
-        let url = reqwest::Url::parse_with_params(&format!("{}/api/v1/{path}", self.url), query).expect("a URL");
-        let resp = reqwest::get(url).await.ok()?;
-        let body: serde_json::Value = serde_json::from_str(&resp.text().await.ok()?).ok()?;
+        let url =
+            reqwest::Url::parse_with_params(&format!("{}/api/v1/{path}", self.url), query).expect("a URL");
+        let (_, text) = http_get(url.to_string()).await?;
+        let body: serde_json::Value = serde_json::from_str(&text).ok()?;
         assert_eq!(body["status"], "success", "Prometheus refused {path} {query:?}: {body}");
         Some(body["data"].clone())
     }

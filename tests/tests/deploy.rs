@@ -11,7 +11,9 @@
 use std::collections::BTreeSet;
 
 use oracle_tests::{
-    prometheus::{alert_names, dashboard_exprs, deploy_file, expect_success, metric_names, rule_exprs, run_tool},
+    prometheus::{
+        alert_names, dashboard_exprs, deploy_file, expect_success, metric_names, rule_exprs, run_tool,
+    },
     repo_root,
 };
 
@@ -28,7 +30,8 @@ fn files_in(dir: &str, ext: &[&str]) -> Vec<String> {
 
 #[test]
 fn dockerfile_passes_hadolint() {
-    let out = run_tool("hadolint", &["--failure-threshold", "info", "deploy/docker/Dockerfile"], &repo_root(), &[]);
+    let out =
+        run_tool("hadolint", &["--failure-threshold", "info", "deploy/docker/Dockerfile"], &repo_root(), &[]);
     expect_success("hadolint deploy/docker/Dockerfile", &out);
     let text = std::fs::read_to_string(deploy_file("docker/Dockerfile")).unwrap();
     // What the issue asks of the image, in the file (hadolint does not check these).
@@ -58,7 +61,10 @@ fn compose_files_pass_docker_compose_config() {
     }
     // Two hosts never elect through a lock file; one host does, on a volume both bots mount.
     let bot = std::fs::read_to_string(dir.join("bot.yml")).unwrap();
-    assert!(!bot.contains("LEADER_ELECTION_BACKEND: file"), "bot.yml (two hosts) must not use the file elector");
+    assert!(
+        !bot.contains("LEADER_ELECTION_BACKEND: file"),
+        "bot.yml (two hosts) must not use the file elector"
+    );
     let single = std::fs::read_to_string(dir.join("single-host.yml")).unwrap();
     assert_eq!(single.matches("LEADER_ELECTION_BACKEND: file").count(), 2);
     assert_eq!(single.matches("leader-lock:/run/oracle-bot").count(), 3, "the lock volume, shared");
@@ -107,8 +113,11 @@ fn kubernetes_manifests_pass_kubernetes_validate() {
     assert_eq!(said.matches(" passed for resource ").count(), manifests.len(), "{said}");
     // kustomize has no schema in kubernetes-validate: it lists exactly the manifests.
     let kustomization = std::fs::read_to_string(deploy_file("kubernetes/kustomization.yaml")).unwrap();
-    let listed: BTreeSet<&str> =
-        kustomization.lines().filter_map(|l| l.trim().strip_prefix("- ")).filter(|l| l.ends_with(".yaml")).collect();
+    let listed: BTreeSet<&str> = kustomization
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|l| l.ends_with(".yaml"))
+        .collect();
     let have: BTreeSet<&str> = manifests.iter().map(|s| s.as_str()).collect();
     assert_eq!(listed, have, "kustomization.yaml lists every manifest");
 
@@ -116,7 +125,10 @@ fn kubernetes_manifests_pass_kubernetes_validate() {
     assert!(deployment.contains("replicas: 2") || deployment.contains("replicas: 3"));
     assert!(deployment.contains("path: /health") && deployment.contains("path: /ready"));
     let config = std::fs::read_to_string(deploy_file("kubernetes/configmap.yaml")).unwrap();
-    assert!(config.contains("backend = \"etcd\"") && !config.contains("backend = \"file\""), "never the file elector");
+    assert!(
+        config.contains("backend = \"etcd\"") && !config.contains("backend = \"file\""),
+        "never the file elector"
+    );
 }
 
 #[test]
@@ -173,7 +185,9 @@ fn every_alert_has_a_firing_and_a_silent_unit_test() {
         assert!(silent.contains(a), "{a} has no unit test where it stays silent");
     }
     // The stale-price rule compares seconds with seconds.
-    assert!(rules.contains("time() - max by (job) (oracle_last_update_timestamp{job=\"oracle-bot\"}) > 3600"));
+    assert!(
+        rules.contains("time() - max by (job) (oracle_last_update_timestamp{job=\"oracle-bot\"}) > 3600")
+    );
     // Every rule expression names at least one metric.
     for e in rule_exprs(&rules) {
         assert!(!metric_names(&e).is_empty(), "{e}");

@@ -26,8 +26,8 @@ use oracle_tests::{
     cli::workspace_bin,
     election::free_port,
     prometheus::{
-        PrometheusServer, alert_names, dashboard_exprs, deploy_file, exported_names, metric_names, rss_kib_of_bot,
-        rule_exprs,
+        PrometheusServer, alert_names, dashboard_exprs, deploy_file, exported_names, metric_names,
+        rss_kib_of_bot, rule_exprs,
     },
 };
 
@@ -74,10 +74,9 @@ fn bot_ids(result: &[serde_json::Value]) -> BTreeSet<String> {
 }
 
 async fn firing(prom: &PrometheusServer, alert: &str, label: (&str, &str)) -> Option<serde_json::Value> {
-    prom.alerts()
-        .await
-        .into_iter()
-        .find(|a| a["labels"]["alertname"] == alert && a["labels"][label.0] == label.1 && a["state"] == "firing")
+    prom.alerts().await.into_iter().find(|a| {
+        a["labels"]["alertname"] == alert && a["labels"][label.0] == label.1 && a["state"] == "firing"
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,10 +140,13 @@ async fn prometheus_scrapes_two_bots_and_the_rules_fire() {
 
     // An ordinary move lands (gas, fee and price series), then a large one is held first.
     d.set_eth(3_100_00000000).await;
-    eventually("the move on chain", || async { (d.prices().await.0 == U256::from(3_100_00000000u128)).then_some(()) })
-        .await;
+    eventually("the move on chain", || async {
+        (d.prices().await.0 == U256::from(3_100_00000000u128)).then_some(())
+    })
+    .await;
 
-    let targets: Vec<String> = urls.iter().map(|u| format!("\"{}\"", u.trim_start_matches("http://"))).collect();
+    let targets: Vec<String> =
+        urls.iter().map(|u| format!("\"{}\"", u.trim_start_matches("http://"))).collect();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n\
          scrape_configs:\n  - job_name: oracle-bot\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: [{}]\n",
@@ -176,11 +178,15 @@ async fn prometheus_scrapes_two_bots_and_the_rules_fire() {
 
     // The large move: held on the first tick that sees it (MAX_PRICE_DEVIATION_PCT 10), then sent.
     d.set_eth(3_600_00000000).await;
-    eventually("the held move lands", || async { (d.prices().await.0 == U256::from(3_600_00000000u128)).then_some(()) })
-        .await;
+    eventually("the held move lands", || async {
+        (d.prices().await.0 == U256::from(3_600_00000000u128)).then_some(())
+    })
+    .await;
     let leader_id = ids[leader];
-    eventually("OracleLargeMoveHeld fires in Prometheus", || firing(&prom, "OracleLargeMoveHeld", ("bot_id", leader_id)))
-        .await;
+    eventually("OracleLargeMoveHeld fires in Prometheus", || {
+        firing(&prom, "OracleLargeMoveHeld", ("bot_id", leader_id))
+    })
+    .await;
 
     // Prometheus has every series the rules and the dashboard use, with both bots' labels.
     let all_bots: BTreeSet<String> = ids.iter().map(|s| (*s).to_owned()).collect();
@@ -255,7 +261,10 @@ async fn prometheus_scrapes_two_bots_and_the_rules_fire() {
     })
     .await;
     // A single bot is left: the standby alert fires too, and no alert of a broken fleet does.
-    eventually("OracleSingleBotRunning fires", || firing(&prom, "OracleSingleBotRunning", ("job", "oracle-bot"))).await;
+    eventually("OracleSingleBotRunning fires", || {
+        firing(&prom, "OracleSingleBotRunning", ("job", "oracle-bot"))
+    })
+    .await;
     let names: BTreeSet<String> = prom
         .alerts()
         .await
@@ -267,6 +276,8 @@ async fn prometheus_scrapes_two_bots_and_the_rules_fire() {
         assert!(!names.contains(never), "{never} fired: {names:?}");
     }
     let known: BTreeSet<String> =
-        alert_names(&std::fs::read_to_string(deploy_file("prometheus/oracle-rules.yml")).unwrap()).into_iter().collect();
+        alert_names(&std::fs::read_to_string(deploy_file("prometheus/oracle-rules.yml")).unwrap())
+            .into_iter()
+            .collect();
     assert!(names.is_subset(&known), "{names:?}");
 }
