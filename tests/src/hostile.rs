@@ -139,10 +139,33 @@ impl HostileProxy {
     fn choose(&self, body: &Value, methods: &[String]) -> Option<Fault> {
         let mut s = self.state.lock().expect("proxy state");
         s.requests += 1;
-        if !s.enabled || s.rng.below(1000) >= s.per_mille {
+        if !s.enabled {
             return None;
         }
         let first = methods.first().map(String::as_str).unwrap_or_default();
+        // A fault only some requests can get, not injected yet, goes to the first request that
+        // can get it, whatever the roll: which requests a run makes depends on timing, and a run
+        // must see every kind.
+        let eligible = if body.is_array() {
+            Some(Fault::BatchIds)
+        } else if first == "eth_blockNumber" && s.highest_block > 5 {
+            Some(Fault::BlockBackwards)
+        } else if first == "eth_chainId" {
+            Some(Fault::ChainIdChanged)
+        } else if PLAIN_READS.contains(&first) {
+            Some(Fault::OddError)
+        } else {
+            None
+        };
+        if let Some(fault) = eligible
+            && !s.faults.iter().any(|(_, f)| *f == fault)
+        {
+            s.faults.push((first.to_owned(), fault));
+            return Some(fault);
+        }
+        if s.rng.below(1000) >= s.per_mille {
+            return None;
+        }
         let mut options =
             vec![Fault::Truncated, Fault::WrongShape, Fault::WrongType, Fault::Huge, Fault::Trickle];
         // The faults only some requests can get weigh three times as much, so a run of a few
