@@ -10,11 +10,12 @@
 use oracle_tests::{
     Deployment,
     bot::{BotProcess, env_for},
-    chat_servers::{ChatReply, ChatServer, DISCORD_WEBHOOK_TOKEN, TELEGRAM_TOKEN, discord_webhook_url},
+    chat_servers::{
+        ChatReply, ChatServer, DISCORD_WEBHOOK_TOKEN, TELEGRAM_CHAT_ID as CHAT_ID, TELEGRAM_TOKEN,
+        with_chat_alerts,
+    },
     set_updater,
 };
-
-const CHAT_ID: &str = "-1001234567890";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_updater_key_is_alerted_on_both_channels_and_its_recovery_too() {
@@ -31,16 +32,7 @@ async fn a_revoked_updater_key_is_alerted_on_both_channels_and_its_recovery_too(
 
     let mut env = env_for(&d, "alerts-bot");
     // Only the old variables turn the channels on; the API URLs point them at the local servers.
-    env.extend(
-        [
-            ("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN.to_owned()),
-            ("TELEGRAM_CHAT_ID", CHAT_ID.to_owned()),
-            ("DISCORD_WEBHOOK_URL", discord_webhook_url()),
-            ("TELEGRAM_API_URL", tg.url().to_owned()),
-            ("DISCORD_API_URL", dc.url().to_owned()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v)),
-    );
+    with_chat_alerts(&mut env, &tg, &dc);
     let mut bot = BotProcess::spawn(env!("CARGO_BIN_EXE_oracle-bot"), &env);
     let serving = bot.await_line("serving /health and /metrics").await;
     let port = serving.split("bound=").nth(1).and_then(|s| s.split_whitespace().next()).unwrap();

@@ -40,6 +40,28 @@ pub fn discord_webhook_url() -> String {
     format!("https://discord.com/api/webhooks/{DISCORD_WEBHOOK_ID}/{DISCORD_WEBHOOK_TOKEN}")
 }
 
+/// The chat the test bots alert (`TELEGRAM_CHAT_ID`).
+pub const TELEGRAM_CHAT_ID: &str = "-1001234567890";
+
+/// Turns an `oracle-bot`'s Telegram and Discord alerts on, through the old variables, at the
+/// local servers `telegram` and `discord` (their API URLs).
+pub fn with_chat_alerts(
+    env: &mut std::collections::HashMap<String, String>,
+    telegram: &ChatServer,
+    discord: &ChatServer,
+) {
+    env.extend(
+        [
+            ("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN.to_owned()),
+            ("TELEGRAM_CHAT_ID", TELEGRAM_CHAT_ID.to_owned()),
+            ("DISCORD_WEBHOOK_URL", discord_webhook_url()),
+            ("TELEGRAM_API_URL", telegram.url().to_owned()),
+            ("DISCORD_API_URL", discord.url().to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+}
+
 /// Which API a server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Platform {

@@ -22,7 +22,7 @@ use alloy::primitives::U256;
 use oracle_tests::{
     Deployment,
     bot::{BotProcess, env_for, eventually, http_get, metric, with_file_election},
-    chat_servers::{ChatServer, TELEGRAM_TOKEN, discord_webhook_url},
+    chat_servers::{ChatServer, with_chat_alerts},
     cli::workspace_bin,
     election::free_port,
     prometheus::{
@@ -30,9 +30,6 @@ use oracle_tests::{
         rss_kib_of_bot, rule_exprs,
     },
 };
-
-/// A Telegram chat id (the fake server accepts any).
-const CHAT_ID: &str = "-1001234567890";
 
 /// Series only a bot that led (and landed an update) has.
 const LEADER_ONLY: &[&str] = &[
@@ -101,16 +98,7 @@ async fn prometheus_scrapes_two_bots_and_the_rules_fire() {
         env.insert("RPC_PROBE_INTERVAL_MS".into(), "500".into());
         env.insert("STATE_DIR".into(), state.path().join(id).display().to_string());
         // The alert channels on (their series exist from start-up), at local servers.
-        env.extend(
-            [
-                ("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN.to_owned()),
-                ("TELEGRAM_CHAT_ID", CHAT_ID.to_owned()),
-                ("DISCORD_WEBHOOK_URL", discord_webhook_url()),
-                ("TELEGRAM_API_URL", tg.url().to_owned()),
-                ("DISCORD_API_URL", dc.url().to_owned()),
-            ]
-            .map(|(k, v)| (k.to_owned(), v)),
-        );
+        with_chat_alerts(&mut env, &tg, &dc);
         env
     };
     let ids = ["mon-a", "mon-b"];
