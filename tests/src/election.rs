@@ -540,6 +540,47 @@ impl ProbeConfig {
         Self { env: all, args: Vec::new() }
     }
 
+    /// Probes electing through the lock file at `path`: 1.5 s leases, renewed every 200 ms, 1 s
+    /// deadline.
+    pub fn file(path: &std::path::Path) -> Self {
+        Self::new(
+            &[("LEADER_ELECTION_BACKEND", "file".into()), ("LEADER_LOCK_PATH", path.display().to_string())],
+            1500,
+            200,
+            1000,
+        )
+    }
+
+    /// Probes electing through Redis at `url` (key prefix `probe-test`), with the file probes'
+    /// leases.
+    pub fn redis(url: &str) -> Self {
+        Self::new(
+            &[
+                ("LEADER_ELECTION_BACKEND", "redis".into()),
+                ("REDIS_URL", url.into()),
+                ("LEADER_REDIS_KEY_PREFIX", "probe-test".into()),
+            ],
+            1500,
+            200,
+            1000,
+        )
+    }
+
+    /// Probes electing through etcd at `endpoint` (election `probe-test/leader`): 2 s leases
+    /// (etcd's TTLs are whole seconds), renewed every 200 ms, 1.2 s deadline.
+    pub fn etcd(endpoint: &str) -> Self {
+        Self::new(
+            &[
+                ("LEADER_ELECTION_BACKEND", "etcd".into()),
+                ("ETCD_ENDPOINTS", endpoint.into()),
+                ("LEADER_ETCD_ELECTION", "probe-test/leader".into()),
+            ],
+            2000,
+            200,
+            1200,
+        )
+    }
+
     /// Adds probe flags.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|s| s.to_string()));

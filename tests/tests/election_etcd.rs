@@ -18,16 +18,7 @@ fn lease() -> LeaseConfig {
 }
 
 fn probes(endpoint: &str) -> ProbeConfig {
-    ProbeConfig::new(
-        &[
-            ("LEADER_ELECTION_BACKEND", "etcd".into()),
-            ("ETCD_ENDPOINTS", endpoint.into()),
-            ("LEADER_ETCD_ELECTION", "probe-test/leader".into()),
-        ],
-        2000,
-        200,
-        1200,
-    )
+    ProbeConfig::etcd(endpoint)
 }
 
 async fn elector(config: &EtcdConfig, id: &str) -> std::sync::Arc<dyn oracle_election::Elector> {

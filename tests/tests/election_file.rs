@@ -18,12 +18,7 @@ fn lease() -> LeaseConfig {
 }
 
 fn probes(path: &Path) -> ProbeConfig {
-    ProbeConfig::new(
-        &[("LEADER_ELECTION_BACKEND", "file".into()), ("LEADER_LOCK_PATH", path.display().to_string())],
-        1500,
-        200,
-        1000,
-    )
+    ProbeConfig::file(path)
 }
 
 fn now_ms() -> u64 {

@@ -16,16 +16,7 @@ fn lease() -> LeaseConfig {
 }
 
 fn probes(url: &str) -> ProbeConfig {
-    ProbeConfig::new(
-        &[
-            ("LEADER_ELECTION_BACKEND", "redis".into()),
-            ("REDIS_URL", url.into()),
-            ("LEADER_REDIS_KEY_PREFIX", "probe-test".into()),
-        ],
-        1500,
-        200,
-        1000,
-    )
+    ProbeConfig::redis(url)
 }
 
 async fn elector(url: &str, id: &str) -> std::sync::Arc<dyn oracle_election::Elector> {

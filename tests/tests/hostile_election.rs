@@ -104,12 +104,7 @@ async fn a_garbage_lock_file_is_refused_with_its_path_and_then_recovered() {
     let _serial = serial().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("leader.lock");
-    let config = ProbeConfig::new(
-        &[("LEADER_ELECTION_BACKEND", "file".into()), ("LEADER_LOCK_PATH", path.display().to_string())],
-        1500,
-        200,
-        1000,
-    );
+    let config = ProbeConfig::file(&path);
     // The first read may catch the file half written ("empty") or whole ("not JSON"): either way
     // the message names the file.
     let needle = format!("unreadable leadership record: {}: ", path.display());
@@ -145,16 +140,7 @@ async fn redis(port: u16, args: &[&[u8]]) -> String {
 async fn a_non_utf8_redis_leader_value_is_refused_as_unreadable_and_then_recovered() {
     let _serial = serial().await;
     let server = RedisServer::start().await;
-    let config = ProbeConfig::new(
-        &[
-            ("LEADER_ELECTION_BACKEND", "redis".into()),
-            ("REDIS_URL", server.url()),
-            ("LEADER_REDIS_KEY_PREFIX", "probe-test".into()),
-        ],
-        1500,
-        200,
-        1000,
-    );
+    let config = ProbeConfig::redis(&server.url());
     let port = server.port();
     // No expiry: it stays until someone removes it.
     garbage_is_refused_then_recovered(
@@ -176,16 +162,7 @@ async fn a_garbage_etcd_token_offset_is_refused_by_candidates_while_the_leader_k
     let _serial = serial().await;
     let server = EtcdServer::start().await;
     let endpoint = server.endpoint();
-    let config = ProbeConfig::new(
-        &[
-            ("LEADER_ELECTION_BACKEND", "etcd".into()),
-            ("ETCD_ENDPOINTS", endpoint.clone()),
-            ("LEADER_ETCD_ELECTION", "probe-test/leader".into()),
-        ],
-        2000,
-        200,
-        1200,
-    );
+    let config = ProbeConfig::etcd(&endpoint);
     let key = "probe-test/leader.epoch";
     let (put_at, del_at) = (endpoint.clone(), endpoint);
     garbage_is_refused_then_recovered(
@@ -210,16 +187,7 @@ async fn a_garbage_etcd_token_offset_is_refused_by_candidates_while_the_leader_k
 async fn a_non_numeric_redis_token_counter_is_refused_as_unreadable_and_then_recovered() {
     let _serial = serial().await;
     let server = RedisServer::start().await;
-    let config = ProbeConfig::new(
-        &[
-            ("LEADER_ELECTION_BACKEND", "redis".into()),
-            ("REDIS_URL", server.url()),
-            ("LEADER_REDIS_KEY_PREFIX", "probe-test".into()),
-        ],
-        1500,
-        200,
-        1000,
-    );
+    let config = ProbeConfig::redis(&server.url());
     let port = server.port();
     garbage_is_refused_then_recovered(
         &config,
