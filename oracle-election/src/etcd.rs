@@ -564,14 +564,9 @@ impl Backend for EtcdBackend {
         let Some(term) = self.term.lock().await.take().filter(|t| t.token == token) else { return Ok(()) };
         let lease = term.leader.lease();
         let leader = term.leader;
-        let resigned = self
-            .endpoints
-            .call(|c| {
-                let leader = leader.clone();
-                async move { c.election_client().resign(Some(ResignOptions::new().with_leader(leader))).await }
-            })
-            .await
-            .map_err(|e| self.unavailable("resigning", &e));
+        // The term's marker goes first: a candidate waiting on the election wins the moment we
+        // resign, and one that still found our marker would take a release for a death ("is
+        // dead, taking over"; seen in the suite).
         let marker = format!("{id}:{token}");
         let previous_key = self.previous_key.as_str();
         let clear = self.endpoints.call(|c| {
@@ -581,6 +576,14 @@ impl Backend for EtcdBackend {
             async move { c.kv_client().txn(txn).await }
         });
         let _ = clear.await;
+        let resigned = self
+            .endpoints
+            .call(|c| {
+                let leader = leader.clone();
+                async move { c.election_client().resign(Some(ResignOptions::new().with_leader(leader))).await }
+            })
+            .await
+            .map_err(|e| self.unavailable("resigning", &e));
         self.revoke(lease).await;
         resigned.map(|_| ())
     }
