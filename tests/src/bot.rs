@@ -82,6 +82,8 @@ pub struct BotProcess {
     /// Its bot id.
     pub id: String,
     child: Child,
+    /// The process id it was started with (kept after it exits, to look for leaks).
+    started_pid: u32,
     lines: mpsc::UnboundedReceiver<String>,
     /// Every line it printed so far (stdout and stderr), for failure messages.
     seen: Vec<String>,
@@ -179,7 +181,8 @@ impl BotProcess {
             });
         }
         let id = env.get("BOT_ID").cloned().unwrap_or_default();
-        Self { id, child, lines, seen: Vec::new() }
+        let started_pid = child.id().unwrap_or(0);
+        Self { id, child, started_pid, lines, seen: Vec::new() }
     }
 
     /// Waits for a line containing `needle`; returns it. Fails if the bot exits first.
@@ -219,10 +222,12 @@ impl BotProcess {
     /// Waits for the line saying where the endpoints listen; returns `http://127.0.0.1:PORT`.
     pub async fn endpoints(&mut self) -> String {
         let line = self.await_line("serving /health and /metrics").await;
+        // `bound=127.0.0.1:PORT` in text logs, `"bound":"127.0.0.1:PORT"` in JSON logs.
         let port = line
             .split("bound=")
             .nth(1)
-            .and_then(|s| s.split_whitespace().next())
+            .or_else(|| line.split("\"bound\":\"").nth(1))
+            .and_then(|s| s.split([' ', '"']).next())
             .and_then(|addr| addr.rsplit(':').next())
             .unwrap_or_else(|| panic!("no bound address in {line:?}"))
             .to_owned();
@@ -263,8 +268,20 @@ impl BotProcess {
         signal(self.pid(), rustix::process::Signal::CONT);
     }
 
-    fn pid(&self) -> u32 {
+    /// The process id it was started with, also after it exited.
+    pub fn started_pid(&self) -> u32 {
+        self.started_pid
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> u32 {
         self.child.id().expect("the bot runs")
+    }
+
+    /// `Some(exit code)` once the process has exited (`Some(None)`: killed by a signal), `None`
+    /// while it runs.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        self.child.try_wait().ok().flatten().map(|s| s.code())
     }
 }
 

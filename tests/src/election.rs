@@ -157,7 +157,17 @@ impl RedisServer {
         Self::start_inner(Some(password.to_owned())).await
     }
 
+    /// Starts a server that keeps its data across a `kill -9` (append-only file, fsync on every
+    /// write), like a production Redis with persistence.
+    pub async fn start_durable() -> Self {
+        Self::start_with(None, true).await
+    }
+
     async fn start_inner(password: Option<String>) -> Self {
+        Self::start_with(password, false).await
+    }
+
+    async fn start_with(password: Option<String>, durable: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut args: Vec<String> = [
@@ -168,9 +178,11 @@ impl RedisServer {
             "--save",
             "",
             "--appendonly",
-            "no",
+            if durable { "yes" } else { "no" },
+            "--appendfsync",
+            "always",
             "--dir",
-            &dir.path().display().to_string(),
+            &dir.path().join("data").display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -178,6 +190,7 @@ impl RedisServer {
         if let Some(p) = &password {
             args.extend(["--requirepass".to_string(), p.clone()]);
         }
+        std::fs::create_dir_all(dir.path().join("data")).expect("the data directory");
         let proc = Proc::spawn("redis-server", args, dir.path().join("redis.log"));
         let mut server = Self { proc, port, password, _dir: dir };
         server.await_ready().await;
@@ -233,6 +246,21 @@ impl RedisServer {
         self.proc.start();
         self.await_ready().await;
     }
+
+    /// Like [`restart`](Self::restart), with its data directory emptied first: a server that
+    /// lost its disk.
+    pub async fn restart_without_data(&mut self) {
+        self.proc.kill();
+        empty_dir(&self._dir.path().join("data"));
+        self.proc.start();
+        self.await_ready().await;
+    }
+}
+
+/// Removes everything inside `dir` and leaves it empty.
+fn empty_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("recreate the data directory");
 }
 
 /// A single-member `etcd` cluster on free ports with its data in a temporary directory (kept
@@ -319,6 +347,15 @@ impl EtcdServer {
     /// Starts etcd again on the same ports and data, and waits for it.
     pub async fn restart(&mut self) {
         self.proc.kill();
+        self.proc.start();
+        self.await_ready().await;
+    }
+
+    /// Like [`restart`](Self::restart), with the data directory gone: a member that lost its
+    /// disk comes back as a new cluster, its revisions starting again from 1.
+    pub async fn restart_without_data(&mut self) {
+        self.proc.kill();
+        let _ = std::fs::remove_dir_all(self._dir.path().join("data"));
         self.proc.start();
         self.await_ready().await;
     }

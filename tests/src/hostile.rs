@@ -21,7 +21,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-use crate::proxy::methods;
+use crate::{proxy::methods, rng::Rng};
 
 /// One kind of bad answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,24 +49,6 @@ pub enum Fault {
 
 /// Methods where an error object can only be the endpoint's failure (see [`Fault::OddError`]).
 const PLAIN_READS: &[&str] = &["eth_blockNumber", "eth_chainId", "eth_gasPrice", "eth_maxPriorityFeePerGas"];
-
-/// SplitMix64: a tiny seeded generator, so a run is the same run every time.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 #[derive(Debug)]
 struct State {
@@ -101,7 +83,7 @@ impl HostileProxy {
             upstream: upstream.to_owned(),
             client: reqwest::Client::new(),
             state: Arc::new(Mutex::new(State {
-                rng: Rng(seed),
+                rng: Rng::new(seed),
                 per_mille,
                 enabled: true,
                 highest_block: 0,

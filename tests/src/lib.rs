@@ -20,6 +20,8 @@ pub mod hostile;
 pub mod parts;
 pub mod prometheus;
 pub mod proxy;
+pub mod rng;
+pub mod soak;
 pub mod uniswap;
 
 use std::{
@@ -297,7 +299,9 @@ impl Deployment {
         Self::build(target, false).await
     }
 
-    async fn build(target: AnvilInstance, fenced: bool) -> Self {
+    /// Like [`Deployment::start`], on a given target chain, with the fenced variant of the oracle
+    /// when `fenced`.
+    pub async fn build(target: AnvilInstance, fenced: bool) -> Self {
         let source = anvil(8453);
         let source_admin = wallet_provider(&source, 0);
         let target_admin = wallet_provider(&target, 0);

@@ -19,6 +19,11 @@ pub enum Verdict {
     ForwardThenHang,
     /// Answer 502 without forwarding: the node never saw it.
     Fail,
+    /// Answer 200 with bytes that are not JSON, without forwarding.
+    Garbage,
+    /// Forward it, but answer `eth_blockNumber` this many blocks below the node: a node that
+    /// fell behind the chain.
+    BehindBlocks(u64),
 }
 
 type Rule = dyn Fn(&Value) -> Verdict + Send + Sync;
@@ -76,8 +81,10 @@ async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> impl IntoResp
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let verdict = (shared.rule)(&parsed);
     shared.log.lock().unwrap().extend(methods(&parsed).into_iter().map(|m| (m, verdict)));
-    if verdict == Verdict::Fail {
-        return (StatusCode::BAD_GATEWAY, Bytes::new());
+    match verdict {
+        Verdict::Fail => return (StatusCode::BAD_GATEWAY, Bytes::new()),
+        Verdict::Garbage => return (StatusCode::OK, Bytes::from_static(b"\x00{\"jsonrpc\":\"2.0\",\"res")),
+        _ => {}
     }
     let answer = shared
         .client
@@ -96,5 +103,34 @@ async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> impl IntoResp
     if verdict == Verdict::ForwardThenHang {
         std::future::pending::<()>().await;
     }
+    if let Verdict::BehindBlocks(behind) = verdict {
+        return (status, behind_blocks(&parsed, &bytes, behind));
+    }
     (status, bytes)
+}
+
+/// The node's answer with the result of every `eth_blockNumber` call in `request` lowered by
+/// `behind`; every other result is left alone.
+fn behind_blocks(request: &Value, answer: &[u8], behind: u64) -> Bytes {
+    let calls: Vec<&Value> = match request {
+        Value::Array(all) => all.iter().collect(),
+        one => vec![one],
+    };
+    let height_ids: Vec<&Value> =
+        calls.iter().filter(|c| c["method"] == "eth_blockNumber").map(|c| &c["id"]).collect();
+    let Ok(mut v) = serde_json::from_slice::<Value>(answer) else { return Bytes::copy_from_slice(answer) };
+    let lower = |one: &mut Value| {
+        if !height_ids.contains(&&one["id"]) {
+            return;
+        }
+        let Some(hex) = one["result"].as_str() else { return };
+        if let Ok(n) = u64::from_str_radix(hex.trim_start_matches("0x"), 16) {
+            one["result"] = Value::String(format!("{:#x}", n.saturating_sub(behind)));
+        }
+    };
+    match &mut v {
+        Value::Array(all) => all.iter_mut().for_each(lower),
+        one => lower(one),
+    }
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
