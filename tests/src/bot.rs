@@ -219,6 +219,18 @@ impl BotProcess {
         self.seen.join("\n")
     }
 
+    /// Everything it printed, once it has exited: waits for both pipes to close, so the last
+    /// lines are not lost to the reader tasks still forwarding them.
+    pub async fn final_log(&mut self) -> String {
+        let drain = async {
+            while let Some(line) = self.lines.recv().await {
+                self.seen.push(line);
+            }
+        };
+        let _ = tokio::time::timeout(HANG_GUARD, drain).await;
+        self.seen.join("\n")
+    }
+
     /// Waits for the line saying where the endpoints listen; returns `http://127.0.0.1:PORT`.
     pub async fn endpoints(&mut self) -> String {
         let line = self.await_line("serving /health and /metrics").await;

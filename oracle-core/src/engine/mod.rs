@@ -73,7 +73,11 @@ pub struct EngineBuilder {
     receipt_timeout: Option<Duration>,
     health_gate: Option<(u32, Duration)>,
     alert_rules: AlertRules,
+    shutdown_grace: Option<Duration>,
 }
+
+/// How long [`Engine::run`] lets the tick in progress finish once cancelled, by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 impl EngineBuilder {
     /// The source of `feed`. One source per feed; aggregate several in an aggregating source.
@@ -145,6 +149,14 @@ impl EngineBuilder {
         self
     }
 
+    /// How long [`Engine::run`] lets the tick in progress finish once cancelled (default
+    /// [`DEFAULT_SHUTDOWN_GRACE`]). An update in flight is then followed to its receipt, logged
+    /// and counted, or carried (journaled) to the next start, instead of being dropped unseen.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = Some(grace);
+        self
+    }
+
     /// Health-gated leadership: after `max_failures` consecutive leader ticks that could not
     /// reach the target or could not submit, give up leadership and stay a follower for
     /// `backoff`, so a healthy bot takes over (off by default: a single bot has no one to hand
@@ -202,6 +214,7 @@ impl EngineBuilder {
             floor: std::sync::Mutex::new(None),
             holds: std::sync::Mutex::new(Holds::default()),
             health_gate: self.health_gate,
+            shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             target_failures: std::sync::atomic::AtomicU32::new(0),
             backoff_until: std::sync::Mutex::new(None),
             status,
@@ -234,6 +247,7 @@ pub struct Engine {
     /// Large moves seen on the last ticks and not yet confirmed.
     holds: std::sync::Mutex<Holds>,
     health_gate: Option<(u32, Duration)>,
+    shutdown_grace: Duration,
     /// Consecutive leader ticks that failed against the target.
     target_failures: std::sync::atomic::AtomicU32,
     /// While set and in the future (or `Some(None)`: past the clock's range), this bot does not
@@ -320,10 +334,20 @@ impl Engine {
                 // A follower is woken when leadership frees up, instead of waiting a whole interval.
                 Some(()) = changed(&mut wake), if !self.status.borrow().is_leader => {}
             }
+            let tick = self.tick();
+            tokio::pin!(tick);
             tokio::select! {
                 biased;
-                () = cancel.cancelled() => break,
-                _ = self.tick() => {}
+                () = cancel.cancelled() => {
+                    // Dropping the tick here would drop an update in flight unlogged and
+                    // uncounted (found by the soak: a graceful restart's last update landed
+                    // without a line). Let it finish: it lands, or times out and is carried.
+                    if tokio::time::timeout(self.shutdown_grace, &mut tick).await.is_err() {
+                        tracing::warn!(bot_id = %self.bot_id, grace = ?self.shutdown_grace, "the tick in progress did not finish within the shutdown grace; stopping anyway");
+                    }
+                    break;
+                }
+                _ = &mut tick => {}
             }
         }
         self.shutdown().await;

@@ -7,7 +7,7 @@ use alloy::providers::ext::AnvilApi;
 use tokio::sync::Notify;
 
 use super::{
-    Elector, THRESHOLD_BPS,
+    Elector, MIN_INTERVAL, THRESHOLD_BPS,
     fleet::{Coordinator, EndpointMode, Fleet, SETTLE_GUARD},
     record::{FaultRecord, Journal, now_ms},
     script::{JUMP_GUARD, deviation_bps},
@@ -98,7 +98,11 @@ pub async fn inject(
     await_caught_up(journal).await;
     let lease = fleet_lease(coordinator);
     let hold = |rng: &mut Rng, lo: u64, hi: u64| Duration::from_millis(rng.between(lo, hi));
-    let mut bot = fault.hits_leader().then(|| fleet.members[leader].id.clone());
+    let victim = match fault {
+        Fault::Endpoint(_) => usize::try_from(rng.below(fleet.members.len() as u64)).unwrap_or(0),
+        _ => leader,
+    };
+    let bot = (fault.hits_leader() || matches!(fault, Fault::Endpoint(_))).then(|| fleet.members[victim].id.clone());
     let start_ms = now_ms();
     tracing::info!(fault = %fault.label(), bot = ?bot, "soak: injecting");
     match fault {
@@ -126,12 +130,10 @@ pub async fn inject(
             coordinator.restart(with_data).await;
         }
         Fault::Endpoint(mode) => {
-            let i = usize::try_from(rng.below(fleet.members.len() as u64)).unwrap_or(0);
-            bot = Some(fleet.members[i].id.clone());
-            fleet.members[i].primary.set(mode);
+            fleet.members[victim].primary.set(mode);
             jump_now.notify_one();
             tokio::time::sleep(hold(rng, 3_000, 6_000)).await;
-            fleet.members[i].primary.set(EndpointMode::Healthy);
+            fleet.members[victim].primary.set(EndpointMode::Healthy);
         }
         Fault::PartitionLeader => {
             let m = &fleet.members[leader];
@@ -170,13 +172,15 @@ fn fleet_lease(coordinator: &Coordinator) -> Duration {
     }
 }
 
-/// Waits until the oracle is within the threshold of the source (no jump waits to be pushed), so
-/// the next fault's failover time is measured from a quiet start.
+/// Waits until the oracle is within the threshold of the source (no jump waits to be pushed) and
+/// its last update is older than the minimum interval, so the jump made at the next fault's start
+/// is due at once and the failover time measures the fault, not the policy's wait.
 async fn await_caught_up(journal: &Journal) {
     let started = tokio::time::Instant::now();
     while started.elapsed() < SETTLE_GUARD {
         if let (Some(src), Some(seen)) = (journal.source(), journal.on_chain())
             && deviation_bps(src, seen.eth) < u128::from(THRESHOLD_BPS)
+            && now_ms().saturating_sub(seen.at_ms) > MIN_INTERVAL.as_millis() as u64
         {
             return;
         }

@@ -237,7 +237,7 @@ impl Fleet {
         let m = &mut self.members[i];
         if let Some(mut p) = m.process.take() {
             p.kill9().await;
-            m.ended.push(incarnation(&m.id, &mut p, Ending::Killed));
+            m.ended.push(incarnation(&m.id, &mut p, Ending::Killed).await);
         }
         m.url = None;
     }
@@ -248,7 +248,7 @@ impl Fleet {
         if let Some(mut p) = m.process.take() {
             p.term();
             let code = p.wait().await;
-            m.ended.push(incarnation(&m.id, &mut p, Ending::Stopped(code)));
+            m.ended.push(incarnation(&m.id, &mut p, Ending::Stopped(code)).await);
         }
         m.url = None;
     }
@@ -275,7 +275,7 @@ impl Fleet {
             let Some(p) = m.process.as_mut() else { continue };
             if let Some(code) = p.exited() {
                 let mut p = m.process.take().expect("checked above");
-                m.ended.push(incarnation(&m.id, &mut p, Ending::Crashed(code)));
+                m.ended.push(incarnation(&m.id, &mut p, Ending::Crashed(code)).await);
                 crashed.push(format!("{} exited on its own (code {code:?})", m.id));
                 self.respawn(i).await;
             }
@@ -319,8 +319,8 @@ impl Member {
     }
 }
 
-fn incarnation(id: &str, p: &mut BotProcess, ending: Ending) -> Incarnation {
-    let lines = p.log().lines().map(str::to_owned).collect();
+async fn incarnation(id: &str, p: &mut BotProcess, ending: Ending) -> Incarnation {
+    let lines = p.final_log().await.lines().map(str::to_owned).collect();
     Incarnation { bot: id.to_owned(), pid: p.started_pid(), lines, ending }
 }
 

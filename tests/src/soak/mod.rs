@@ -164,6 +164,7 @@ pub async fn run(config: &SoakConfig) -> Report {
     let metrics = fleet.metrics().await;
     let incarnations = fleet.stop_all().await;
     let leaked = fleet::leaked(&incarnations);
+    let logs = record::keep_logs(config, &incarnations);
     let on_chain = updates(&d).await;
     check::check(check::Inputs {
         config: config.clone(),
@@ -173,5 +174,6 @@ pub async fn run(config: &SoakConfig) -> Report {
         incarnations,
         metrics,
         leaked,
+        logs,
     })
 }

@@ -166,6 +166,24 @@ pub async fn observe_chain(provider: DynProvider, oracle: Address, journal: std:
     }
 }
 
+/// Writes every process's lines to `<tmp>/oracle-soak/<elector>-<oracle>-<seed>/<bot>-<pid>.log`
+/// for a post-mortem; the directory, or why there is none.
+pub fn keep_logs(config: &super::SoakConfig, incarnations: &[Incarnation]) -> String {
+    let dir = std::env::temp_dir()
+        .join("oracle-soak")
+        .join(format!("{}-{}-{}", config.elector.name(), config.oracle.name(), config.seed));
+    let _ = std::fs::remove_dir_all(&dir);
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        incarnations.iter().try_for_each(|i| {
+            std::fs::write(dir.join(format!("{}-{}.log", i.bot, i.pid)), i.lines.join("\n"))
+        })
+    });
+    match written {
+        Ok(()) => dir.display().to_string(),
+        Err(e) => format!("(not kept: {e})"),
+    }
+}
+
 /// The unix milliseconds of an RFC 3339 UTC timestamp as `tracing`'s JSON logs write it
 /// (`2026-11-30T23:59:59.123456Z`).
 pub fn rfc3339_ms(ts: &str) -> Option<u64> {
