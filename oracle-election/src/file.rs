@@ -341,7 +341,11 @@ impl FileBackend {
             .truncate(false)
             .open(&self.guard_path)
             .map_err(|e| unavailable(format!("opening {}: {e}", self.guard_path.display())))?;
-        let wait = self.lease.renew_interval();
+        // Wait as long as a renewal may take: the holder fsyncs the record and its directory
+        // inside the lock, and a disk that stalls for a few hundred milliseconds (seen in the
+        // soak under load) must not make every other bot report the backend unavailable. Only a
+        // holder stuck past the renew deadline (frozen inside the critical section) is an error.
+        let wait = self.lease.renew_deadline();
         let start = Instant::now();
         loop {
             match guard.try_lock() {

@@ -23,7 +23,8 @@ async fn short_soak(elector: Elector, oracle: OracleKind) {
     // One fleet at a time: three bots and a 1-second chain each is what two cores carry.
     let _one = serial().await;
     oracle_tests::init_tracing();
-    let config = SoakConfig { elector, oracle, seed: SEED, duration: SHORT, bot_bin: workspace_bin("oracle-bot") };
+    let config =
+        SoakConfig { elector, oracle, seed: SEED, duration: SHORT, bot_bin: workspace_bin("oracle-bot") };
     let report = soak::run(&config).await;
     println!("{report}");
     assert!(report.passed(), "{report}");

@@ -71,11 +71,14 @@ async fn main() -> ExitCode {
         }
     };
     let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
     });
-    let bot_bin = args.bot_bin.unwrap_or_else(|| {
-        std::env::current_exe().expect("this binary's path").with_file_name("oracle-bot")
-    });
+    let bot_bin = args
+        .bot_bin
+        .unwrap_or_else(|| std::env::current_exe().expect("this binary's path").with_file_name("oracle-bot"));
     if !bot_bin.exists() {
         eprintln!("{} is missing: run `cargo build -p oracle-bot` first", bot_bin.display());
         return ExitCode::from(2);
@@ -84,7 +87,13 @@ async fn main() -> ExitCode {
     let mut failed = false;
     for oracle in &oracles {
         for elector in &electors {
-            let config = SoakConfig { elector: *elector, oracle: *oracle, seed, duration: args.duration, bot_bin: bot_bin.clone() };
+            let config = SoakConfig {
+                elector: *elector,
+                oracle: *oracle,
+                seed,
+                duration: args.duration,
+                bot_bin: bot_bin.clone(),
+            };
             let report = soak::run(&config).await;
             println!("{report}");
             println!("SOAK {}", report.json());

@@ -134,7 +134,11 @@ impl fmt::Display for Report {
             self.moves.1,
             self.faults.len()
         )?;
-        writeln!(f, "  faults (failover = fault start to the oracle's next update; bound lease + tick + block = {:?}):", self.bound)?;
+        writeln!(
+            f,
+            "  faults (failover = fault start to the oracle's next update; bound lease + tick + block = {:?}):",
+            self.bound
+        )?;
         for r in &self.faults {
             let failover = r.failover().map_or("none".into(), |d| format!("{:.2} s", d.as_secs_f64()));
             let within = r.failover().is_some_and(|d| d <= self.bound);
@@ -151,7 +155,12 @@ impl fmt::Display for Report {
         for d in &self.duplicates {
             writeln!(f, "    {d}")?;
         }
-        writeln!(f, "  longest time an update was due: {:.2} s ({})", self.longest_due.0.as_secs_f64(), self.longest_due.1)?;
+        writeln!(
+            f,
+            "  longest time an update was due: {:.2} s ({})",
+            self.longest_due.0.as_secs_f64(),
+            self.longest_due.1
+        )?;
         writeln!(f, "  updates claimed in logs: {:?}", self.claimed)?;
         writeln!(f, "  alerts: {:?}", self.alerts)?;
         writeln!(f, "  bot logs: {}", self.logs)?;
@@ -182,7 +191,8 @@ pub fn check(inputs: Inputs) -> Report {
     // Processes: panics, crashes, leaks.
     for inc in &incarnations {
         if let Some(line) = inc.lines.iter().find(|l| l.contains("panicked at")) {
-            violations.push(Violation { kind: "panic", detail: format!("{} (pid {}): {line}", inc.bot, inc.pid) });
+            violations
+                .push(Violation { kind: "panic", detail: format!("{} (pid {}): {line}", inc.bot, inc.pid) });
         }
         match inc.ending {
             Ending::Crashed(code) => violations.push(Violation {
@@ -191,7 +201,10 @@ pub fn check(inputs: Inputs) -> Report {
             }),
             Ending::Stopped(code) if code != Some(0) => violations.push(Violation {
                 kind: "crash",
-                detail: format!("{} (pid {}) exited with {code:?} after SIGTERM (expected 0)", inc.bot, inc.pid),
+                detail: format!(
+                    "{} (pid {}) exited with {code:?} after SIGTERM (expected 0)",
+                    inc.bot, inc.pid
+                ),
             }),
             _ => {}
         }
@@ -235,7 +248,8 @@ pub fn check(inputs: Inputs) -> Report {
         if !claims.contains_key(&u.tx_hash.to_string()) {
             let at = u.timestamp * 1000;
             let faults = during(at);
-            let detail = format!("update {} in block {} (ETH {}) claimed by no bot's log", u.tx_hash, u.block, u.eth);
+            let detail =
+                format!("update {} in block {} (ETH {}) claimed by no bot's log", u.tx_hash, u.block, u.eth);
             if faults.is_empty() {
                 violations.push(Violation { kind: "unclaimed update", detail });
             } else {
@@ -286,7 +300,10 @@ pub fn check(inputs: Inputs) -> Report {
         let at = u.timestamp * 1000;
         let eth = u128::try_from(u.eth).unwrap_or(u128::MAX);
         if u.eliza != alloy::primitives::U256::from(START_ELIZA) {
-            violations.push(Violation { kind: "wrong value", detail: format!("{} wrote elizaOS {}", u.tx_hash, u.eliza) });
+            violations.push(Violation {
+                kind: "wrong value",
+                detail: format!("{} wrote elizaOS {}", u.tx_hash, u.eliza),
+            });
         }
         if !held(prev_ms.saturating_sub(slack_ms), at + slack_ms).contains(&eth) {
             let ever = moves.iter().any(|m| m.eth == eth);
@@ -318,7 +335,13 @@ pub fn check(inputs: Inputs) -> Report {
         if !explained(a, &windows, config.elector) {
             violations.push(Violation {
                 kind: "alert without cause",
-                detail: format!("{} fired {} at {} ms into the run; faults then: {:?}", a.bot, a.key, a.at_ms.saturating_sub(started_ms), during(a.at_ms)),
+                detail: format!(
+                    "{} fired {} at {} ms into the run; faults then: {:?}",
+                    a.bot,
+                    a.key,
+                    a.at_ms.saturating_sub(started_ms),
+                    during(a.at_ms)
+                ),
             });
         }
     }
@@ -339,7 +362,10 @@ pub fn check(inputs: Inputs) -> Report {
     // Metrics at the end: every bot that runs exports its counters.
     for (bot, text) in &metrics {
         if crate::bot::metric(text, "oracle_total_updates").is_none() {
-            violations.push(Violation { kind: "metrics", detail: format!("{bot}: no oracle_total_updates at the end") });
+            violations.push(Violation {
+                kind: "metrics",
+                detail: format!("{bot}: no oracle_total_updates at the end"),
+            });
         }
     }
 
@@ -379,7 +405,11 @@ struct Window {
 impl Window {
     fn of(r: &FaultRecord) -> Self {
         let end = r.settled_ms.unwrap_or(r.healed_ms).max(r.first_update_ms.unwrap_or(0)).max(r.healed_ms);
-        Self { record: r.clone(), from_ms: r.start_ms.saturating_sub(500), to_ms: end + ALERT_GRACE.as_millis() as u64 }
+        Self {
+            record: r.clone(),
+            from_ms: r.start_ms.saturating_sub(500),
+            to_ms: end + ALERT_GRACE.as_millis() as u64,
+        }
     }
 
     fn covers(&self, ms: u64) -> bool {
@@ -396,7 +426,8 @@ impl Window {
         let fault = self.record.fault;
         if key.starts_with("rpc-failover:") || key.starts_with("rpc-down:") {
             // A paused process's requests time out when it wakes: its endpoints look failed.
-            return on_bot && matches!(fault, Fault::Endpoint(_) | Fault::PartitionLeader | Fault::PauseLeader);
+            return on_bot
+                && matches!(fault, Fault::Endpoint(_) | Fault::PartitionLeader | Fault::PauseLeader);
         }
         match key {
             // The lock file's critical section is guarded by `flock`: a bot frozen inside it
@@ -417,11 +448,17 @@ impl Window {
         let bot = r.bot.as_deref().unwrap_or_default();
         let seen = |pred: &dyn Fn(&Fired) -> bool| fired.iter().any(|a| self.covers(a.at_ms) && pred(a));
         let (ok, wanted) = match r.fault {
-            Fault::ServerKilled { .. } => (seen(&|a| a.key == "election-unreachable"), "election-unreachable from a bot"),
-            Fault::PartitionLeader => (seen(&|a| a.bot == bot && a.key.starts_with("rpc-down:")), "rpc-down from the partitioned bot"),
-            Fault::Endpoint(_) => {
-                (seen(&|a| a.bot == bot && a.key.starts_with("rpc-failover:")), "rpc-failover from the bot whose endpoint failed")
+            Fault::ServerKilled { .. } => {
+                (seen(&|a| a.key == "election-unreachable"), "election-unreachable from a bot")
             }
+            Fault::PartitionLeader => (
+                seen(&|a| a.bot == bot && a.key.starts_with("rpc-down:")),
+                "rpc-down from the partitioned bot",
+            ),
+            Fault::Endpoint(_) => (
+                seen(&|a| a.bot == bot && a.key.starts_with("rpc-failover:")),
+                "rpc-failover from the bot whose endpoint failed",
+            ),
             Fault::KillLeader | Fault::PauseLeader | Fault::RestartLeader => {
                 (seen(&|a| a.bot != bot && a.key == "leadership"), "leadership from the bot that took over")
             }
@@ -461,9 +498,13 @@ fn longest_due(journal: &Recorded, windows: &[Window]) -> (Duration, String) {
                 if let Some(since) = due_since.take() {
                     let gap = at.saturating_sub(since);
                     if gap > longest.0 {
-                        let faults: Vec<String> =
-                            windows.iter().filter(|w| w.covers(since) || w.covers(at)).map(Window::label).collect();
-                        longest = (gap, if faults.is_empty() { "no fault".into() } else { faults.join(", ") });
+                        let faults: Vec<String> = windows
+                            .iter()
+                            .filter(|w| w.covers(since) || w.covers(at))
+                            .map(Window::label)
+                            .collect();
+                        longest =
+                            (gap, if faults.is_empty() { "no fault".into() } else { faults.join(", ") });
                     }
                 }
                 chain = Some(v);

@@ -94,7 +94,9 @@ pub async fn inject(
     for crash in fleet.reap_crashes().await {
         journal.violation(crash);
     }
-    let Some(leader) = fleet.await_one_leader(journal, &format!("before {}", fault.label())).await else { return };
+    let Some(leader) = fleet.await_one_leader(journal, &format!("before {}", fault.label())).await else {
+        return;
+    };
     await_caught_up(journal).await;
     let lease = fleet_lease(coordinator);
     let hold = |rng: &mut Rng, lo: u64, hi: u64| Duration::from_millis(rng.between(lo, hi));
@@ -102,7 +104,8 @@ pub async fn inject(
         Fault::Endpoint(_) => usize::try_from(rng.below(fleet.members.len() as u64)).unwrap_or(0),
         _ => leader,
     };
-    let bot = (fault.hits_leader() || matches!(fault, Fault::Endpoint(_))).then(|| fleet.members[victim].id.clone());
+    let bot = (fault.hits_leader() || matches!(fault, Fault::Endpoint(_)))
+        .then(|| fleet.members[victim].id.clone());
     let start_ms = now_ms();
     tracing::info!(fault = %fault.label(), bot = ?bot, "soak: injecting");
     match fault {
@@ -153,7 +156,8 @@ pub async fn inject(
         }
     }
     let healed_ms = now_ms();
-    let settled_ms = fleet.await_one_leader(journal, &format!("after {}", fault.label())).await.map(|_| now_ms());
+    let settled_ms =
+        fleet.await_one_leader(journal, &format!("after {}", fault.label())).await.map(|_| now_ms());
     let first_update_ms = await_first_change(journal, start_ms).await;
     if first_update_ms.is_none() {
         journal.violation(format!(

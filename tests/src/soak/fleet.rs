@@ -41,8 +41,13 @@ pub enum EndpointMode {
 }
 
 impl EndpointMode {
-    const ALL: [EndpointMode; 5] =
-        [EndpointMode::Healthy, EndpointMode::Dead, EndpointMode::Hanging, EndpointMode::Behind, EndpointMode::Garbage];
+    const ALL: [EndpointMode; 5] = [
+        EndpointMode::Healthy,
+        EndpointMode::Dead,
+        EndpointMode::Hanging,
+        EndpointMode::Behind,
+        EndpointMode::Garbage,
+    ];
 
     fn verdict(self) -> Verdict {
         match self {
@@ -156,7 +161,12 @@ pub struct Fleet {
 
 impl Fleet {
     /// Starts the three bots, each its own state directory and proxies.
-    pub async fn start(d: &Deployment, coordinator: &Coordinator, bin: &Path, _journal: Arc<Journal>) -> Self {
+    pub async fn start(
+        d: &Deployment,
+        coordinator: &Coordinator,
+        bin: &Path,
+        _journal: Arc<Journal>,
+    ) -> Self {
         let mut members = Vec::new();
         for id in BOTS {
             let primary = Endpoint::start(&d.target.endpoint()).await;
@@ -169,8 +179,8 @@ impl Fleet {
                 ("UPDATE_INTERVAL_MS", TICK.as_millis().to_string()),
                 ("MIN_UPDATE_INTERVAL_S", MIN_INTERVAL.as_secs().to_string()),
                 // Quick enough that an endpoint fault of a few seconds is noticed and alerted.
-                ("RPC_TIMEOUT_MS", "1000".into()),
-                ("RPC_TOTAL_TIMEOUT_MS", "3000".into()),
+                ("RPC_TIMEOUT_MS", "2000".into()),
+                ("RPC_TOTAL_TIMEOUT_MS", "4000".into()),
                 ("RPC_PROBE_INTERVAL_MS", "500".into()),
                 // A leader that stepped down (partitioned) is back in the running soon.
                 ("LEADER_BACKOFF_MS", "5000".into()),
@@ -199,7 +209,8 @@ impl Fleet {
         let mut silent = 0;
         for (i, m) in self.members.iter().enumerate() {
             let Some(url) = &m.url else { continue };
-            let answer = tokio::time::timeout(Duration::from_secs(1), http_get(format!("{url}/health"))).await;
+            let answer =
+                tokio::time::timeout(Duration::from_secs(1), http_get(format!("{url}/health"))).await;
             let health = answer
                 .ok()
                 .flatten()

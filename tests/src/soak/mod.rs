@@ -143,7 +143,7 @@ pub async fn run(config: &SoakConfig) -> Report {
     let script = tokio::spawn(script::run(
         d.source_admin.clone(),
         d.aggregator,
-        Rng::new(config.seed ^ 0x5eed_0f_9e1c_e5),
+        Rng::new(config.seed ^ 0x5eed_0f9e_1ce5),
         Arc::clone(&journal),
         Arc::clone(&jump_now),
         stop.clone(),

@@ -149,7 +149,12 @@ impl Journal {
 }
 
 /// Reads the oracle every 100 ms until `stop` and records each change of its value or time.
-pub async fn observe_chain(provider: DynProvider, oracle: Address, journal: std::sync::Arc<Journal>, stop: CancellationToken) {
+pub async fn observe_chain(
+    provider: DynProvider,
+    oracle: Address,
+    journal: std::sync::Arc<Journal>,
+    stop: CancellationToken,
+) {
     let oracle = ManualPriceOracle::new(oracle, provider);
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -158,7 +163,9 @@ pub async fn observe_chain(provider: DynProvider, oracle: Address, journal: std:
             _ = ticker.tick() => {}
         }
         let Ok(p) = oracle.getPrices().call().await else { continue };
-        let (Ok(eth), Ok(last_update)) = (u128::try_from(p.ethUsd), u64::try_from(p.lastUpdate)) else { continue };
+        let (Ok(eth), Ok(last_update)) = (u128::try_from(p.ethUsd), u64::try_from(p.lastUpdate)) else {
+            continue;
+        };
         let changed = journal.on_chain().is_none_or(|s| s.eth != eth || s.last_update != last_update);
         if changed {
             journal.with(|r| r.seen.push(Seen { at_ms: now_ms(), eth, last_update }));
@@ -169,9 +176,12 @@ pub async fn observe_chain(provider: DynProvider, oracle: Address, journal: std:
 /// Writes every process's lines to `<tmp>/oracle-soak/<elector>-<oracle>-<seed>/<bot>-<pid>.log`
 /// for a post-mortem; the directory, or why there is none.
 pub fn keep_logs(config: &super::SoakConfig, incarnations: &[Incarnation]) -> String {
-    let dir = std::env::temp_dir()
-        .join("oracle-soak")
-        .join(format!("{}-{}-{}", config.elector.name(), config.oracle.name(), config.seed));
+    let dir = std::env::temp_dir().join("oracle-soak").join(format!(
+        "{}-{}-{}",
+        config.elector.name(),
+        config.oracle.name(),
+        config.seed
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
         incarnations.iter().try_for_each(|i| {
