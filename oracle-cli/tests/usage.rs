@@ -1,5 +1,5 @@
 //! The binary's usage errors and exit codes, without any chain (the chain tests are in
-//! `tests/tests/cli.rs`).
+//! `tests/it/cli.rs`).
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;

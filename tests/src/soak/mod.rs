@@ -16,7 +16,7 @@
 //! cargo run -p oracle-tests --bin soak -- --elector etcd --seed 42 --duration 10m
 //! ```
 //!
-//! The suite runs a short seeded run per elector (`tests/tests/soak.rs`); the long run is the
+//! The suite runs a short seeded run per elector (`tests/it/soak.rs`); the long run is the
 //! command above (docs/benchmarks.md, "Soak").
 
 pub mod check;

@@ -224,5 +224,5 @@ fn grafana_dashboard_parses_and_has_the_panels() {
     for e in &exprs {
         assert!(!metric_names(e).is_empty(), "each query names a metric: {e}");
     }
-    // The queries themselves are run against real bots in tests/tests/monitoring.rs.
+    // The queries themselves are run against real bots in tests/it/monitoring.rs.
 }
