@@ -11,6 +11,7 @@ mod election_etcd;
 mod election_file;
 mod election_redis;
 mod engine_anvil;
+mod examples;
 mod guarantees;
 mod hostile;
 mod hostile_election;

@@ -16,6 +16,7 @@
 
 pub mod bindings;
 mod errors;
+mod generic;
 mod journal;
 pub mod keys;
 mod rpc;
@@ -31,6 +32,7 @@ pub fn classify_transport_error(err: &alloy::transports::TransportError) -> crat
 }
 
 pub use self::{
+    generic::{DEFAULT_GENERIC_DECIMALS, GenericTarget, GenericTargetBuilder, Input, Output},
     journal::JournalError,
     rpc::{
         EndpointStats, FailoverConfig, FailoverTransport, MAX_ANSWER_BYTES, NotJsonRpc, RpcUrl, connect,

@@ -1,5 +1,6 @@
-//! The [`Submitter`] for `ManualPriceOracle` (and its fenced variant): connecting and checking
-//! the target, reading its state. Transactions (simulate, send, replace, wait) are in `tx.rs`.
+//! The [`Submitter`] for `ManualPriceOracle` (and its fenced variant), and for any contract a
+//! [`GenericTarget`] describes: connecting and checking the target, reading its state.
+//! Transactions (simulate, send, replace, wait) are in `tx.rs`, shared by both shapes.
 
 use std::{
     path::PathBuf,
@@ -30,6 +31,8 @@ use crate::{
     PriceBounds, PriceUpdate, SubmitError, Submitter, UpdateOutcome,
 };
 
+use super::GenericTarget;
+
 /// `ManualPriceOracle` stores USD prices with 8 decimals (Chainlink's format).
 pub const ORACLE_DECIMALS: u8 = 8;
 
@@ -47,6 +50,7 @@ pub struct ManualOracleSubmitterBuilder {
     stuck_blocks: u64,
     poll_interval: Duration,
     journal_dir: Option<PathBuf>,
+    generic: Option<GenericTarget>,
 }
 
 impl Default for ManualOracleSubmitterBuilder {
@@ -63,6 +67,7 @@ impl Default for ManualOracleSubmitterBuilder {
             stuck_blocks: 3,
             poll_interval: Duration::from_secs(1),
             journal_dir: None,
+            generic: None,
         }
     }
 }
@@ -135,6 +140,13 @@ impl ManualOracleSubmitterBuilder {
         self
     }
 
+    /// Targets a contract of another shape, described by `target` (see [`GenericTarget`]),
+    /// instead of `ManualPriceOracle`; [`feeds`](Self::feeds) is then not used.
+    pub fn generic(mut self, target: GenericTarget) -> Self {
+        self.generic = Some(target);
+        self
+    }
+
     /// Checks the chain and the contract, reads the contract's limits, and returns the submitter.
     ///
     /// Fails with a clear [`EvmError`] when the chain is unreachable, nothing is deployed at the
@@ -161,47 +173,28 @@ impl ManualOracleSubmitterBuilder {
             return Err(EvmError::NoContract { chain: chain.clone(), chain_id, address });
         }
         let oracle = ManualPriceOracle::new(address, provider.clone());
-        let not_oracle = |what: &str, e: alloy::contract::Error| EvmError::NotAnOracle {
-            address,
-            reason: format!("{what}: {}", from_contract(&e)),
-        };
-        let (min_eth, max_eth, min_eliza, max_eliza, max_dev, updater, owner) = tokio::try_join!(
-            async { oracle.MIN_ETH_PRICE().call().await.map_err(|e| not_oracle("MIN_ETH_PRICE()", e)) },
-            async { oracle.MAX_ETH_PRICE().call().await.map_err(|e| not_oracle("MAX_ETH_PRICE()", e)) },
-            async { oracle.MIN_ELIZA_PRICE().call().await.map_err(|e| not_oracle("MIN_ELIZA_PRICE()", e)) },
-            async { oracle.MAX_ELIZA_PRICE().call().await.map_err(|e| not_oracle("MAX_ELIZA_PRICE()", e)) },
-            async {
-                oracle.MAX_DEVIATION_PCT().call().await.map_err(|e| not_oracle("MAX_DEVIATION_PCT()", e))
-            },
-            async { oracle.priceUpdater().call().await.map_err(|e| not_oracle("priceUpdater()", e)) },
-            async { oracle.owner().call().await.map_err(|e| not_oracle("owner()", e)) },
-        )?;
-        // The fenced variant answers `highestFencingToken()`; the plain oracle reverts. Anything
-        // else (a node down) is not an answer: better no bot than one sending the wrong call.
-        let fenced = match detect_fence(&provider, address).await {
-            Ok(floor) => floor.is_some(),
-            Err(e) => return Err(EvmError::Unreachable { chain: chain.clone(), reason: e.to_string() }),
-        };
         let from = signer.address();
-        if from != updater && from != owner {
-            tracing::warn!(
-                %from, %updater, %owner, oracle = %address,
-                "the updater key is neither the oracle's priceUpdater nor its owner: every update will be refused (NotAuthorized)"
-            );
-        }
-        let price = |v: U256| {
-            Price::new(v, ORACLE_DECIMALS)
-                .map_err(|e| EvmError::NotAnOracle { address, reason: e.to_string() })
+        let (shape, fenced, name) = match self.generic {
+            Some(target) => {
+                // The getter must answer with data of its declared shape: what a wrong address
+                // or signature would not.
+                let call =
+                    TransactionRequest::default().with_to(address).with_input(target.getter_calldata());
+                let raw = provider.call(call).await.map_err(|e| EvmError::NotAnOracle {
+                    address,
+                    reason: format!("the getter reverted or failed: {}", from_transport(&e)),
+                })?;
+                target.decode(&raw).map_err(|e| EvmError::NotAnOracle { address, reason: e.to_string() })?;
+                let name = format!("{chain}:{}@{address}", target.function_name());
+                (Shape::Generic { target, round: std::sync::Mutex::new(None) }, false, name)
+            }
+            None => {
+                let (shape, fenced) =
+                    manual_shape(&provider, &oracle, address, from, [self.eth_feed, self.eliza_feed], &chain)
+                        .await?;
+                (shape, fenced, format!("{chain}:ManualPriceOracle@{address}"))
+            }
         };
-        let bounds = [
-            PriceBounds { min: price(min_eth)?, max: price(max_eth)? },
-            PriceBounds { min: price(min_eliza)?, max: price(max_eliza)? },
-        ];
-        let max_pct = u64::try_from(max_dev).map_err(|_| EvmError::NotAnOracle {
-            address,
-            reason: format!("MAX_DEVIATION_PCT() = {max_dev} is not a percentage"),
-        })?;
-        let name = format!("{chain}:ManualPriceOracle@{address}");
         let journal = self.journal_dir.map(|dir| super::journal::Journal::new(&dir, chain_id, from, address));
         tracing::info!(
             oracle = %address, chain = %chain, chain_id, updater = %from, fenced,
@@ -215,10 +208,7 @@ impl ManualOracleSubmitterBuilder {
             wallet: EthereumWallet::from(signer),
             from,
             chain_id,
-            feeds: [self.eth_feed, self.eliza_feed],
-            bounds,
-            // The contract skips its deviation check when the stored data is older than one day.
-            deviation_rule: DeviationRule { max_pct, bypass_after: Duration::from_secs(86_400) },
+            shape,
             fenced: AtomicBool::new(fenced),
             journal,
             fee_multiplier_permille: self.fee_multiplier_permille,
@@ -229,7 +219,8 @@ impl ManualOracleSubmitterBuilder {
     }
 }
 
-/// Submits to a `ManualPriceOracle` with one updater key. Build it with
+/// Submits to a `ManualPriceOracle` (or, with [`ManualOracleSubmitterBuilder::generic`], to a
+/// contract of another shape) with one updater key. Build it with
 /// [`ManualOracleSubmitter::builder`].
 pub struct ManualOracleSubmitter {
     name: String,
@@ -238,9 +229,7 @@ pub struct ManualOracleSubmitter {
     pub(super) wallet: EthereumWallet,
     pub(super) from: Address,
     pub(super) chain_id: u64,
-    pub(super) feeds: [FeedId; 2],
-    bounds: [PriceBounds; 2],
-    deviation_rule: DeviationRule,
+    pub(super) shape: Shape,
     /// Whether the target is the fenced variant; checked again with every fencing-floor read.
     pub(super) fenced: AtomicBool,
     pub(super) journal: Option<super::journal::Journal>,
@@ -281,6 +270,133 @@ impl ManualOracleSubmitter {
     pub fn is_fenced(&self) -> bool {
         self.fenced.load(Ordering::Relaxed)
     }
+
+    /// The stored prices, their time and the deviation rule, from the getter's answer `raw`.
+    fn stored(
+        &self,
+        raw: &Bytes,
+    ) -> Result<(Vec<FeedState>, std::time::SystemTime, Option<DeviationRule>), SubmitError> {
+        // The time comes from the node: checked, as a huge value would overflow `SystemTime`.
+        let timestamp = |secs: u64, what: &str| {
+            crate::unix_time(secs).ok_or_else(|| SubmitError::InvalidResponse {
+                reason: format!("{what} {secs} is not a timestamp"),
+            })
+        };
+        match &self.shape {
+            Shape::Generic { target, round } => {
+                let stored = target.decode(raw)?;
+                *round.lock().unwrap_or_else(|p| p.into_inner()) = stored.round;
+                let feeds = stored
+                    .prices
+                    .into_iter()
+                    .map(|(feed, price)| FeedState { feed, price, bounds: None })
+                    .collect();
+                Ok((feeds, timestamp(stored.updated_at, "the getter's update time")?, None))
+            }
+            Shape::Manual { feeds, bounds, deviation_rule } => {
+                let prices = ManualPriceOracle::getPricesCall::abi_decode_returns(raw).map_err(|e| {
+                    SubmitError::InvalidResponse {
+                        reason: if raw.is_empty() {
+                            "getPrices() returned no data: no oracle at the address".to_owned()
+                        } else {
+                            format!("getPrices() returned undecodable data: {e}")
+                        },
+                    }
+                })?;
+                let price = |v: U256| {
+                    Price::new(v, ORACLE_DECIMALS)
+                        .map_err(|e| SubmitError::InvalidResponse { reason: e.to_string() })
+                };
+                let last_update = u64::try_from(prices.lastUpdate)
+                    .map_err(|_| SubmitError::InvalidResponse {
+                        reason: format!("getPrices() lastUpdate {} is not a timestamp", prices.lastUpdate),
+                    })
+                    .and_then(|secs| timestamp(secs, "getPrices() lastUpdate"))?;
+                let feeds = vec![
+                    FeedState {
+                        feed: feeds[0].clone(),
+                        price: price(prices.ethUsd)?,
+                        bounds: Some(bounds[0]),
+                    },
+                    FeedState {
+                        feed: feeds[1].clone(),
+                        price: price(prices.elizaUsd)?,
+                        bounds: Some(bounds[1]),
+                    },
+                ];
+                Ok((feeds, last_update, Some(*deviation_rule)))
+            }
+        }
+    }
+}
+
+/// What the submitter knows of the contract's shape.
+pub(super) enum Shape {
+    /// `ManualPriceOracle` (or its fenced variant): two prices, with the bounds and the deviation
+    /// rule read from the contract at start-up.
+    Manual {
+        /// The feeds of its two prices, in argument order.
+        feeds: [FeedId; 2],
+        bounds: [PriceBounds; 2],
+        deviation_rule: DeviationRule,
+    },
+    /// A contract described by a [`GenericTarget`].
+    Generic {
+        target: GenericTarget,
+        /// The round the last state read returned, for an update that takes the next one.
+        round: std::sync::Mutex<Option<U256>>,
+    },
+}
+
+/// Reads `ManualPriceOracle`'s bounds, deviation limit, updater and owner, and whether it is the
+/// fenced variant; warns when `from` may not update it.
+async fn manual_shape(
+    provider: &DynProvider,
+    oracle: &ManualPriceOracleInstance<DynProvider>,
+    address: Address,
+    from: Address,
+    feeds: [FeedId; 2],
+    chain: &str,
+) -> Result<(Shape, bool), EvmError> {
+    let not_oracle = |what: &str, e: alloy::contract::Error| EvmError::NotAnOracle {
+        address,
+        reason: format!("{what}: {}", from_contract(&e)),
+    };
+    let (min_eth, max_eth, min_eliza, max_eliza, max_dev, updater, owner) = tokio::try_join!(
+        async { oracle.MIN_ETH_PRICE().call().await.map_err(|e| not_oracle("MIN_ETH_PRICE()", e)) },
+        async { oracle.MAX_ETH_PRICE().call().await.map_err(|e| not_oracle("MAX_ETH_PRICE()", e)) },
+        async { oracle.MIN_ELIZA_PRICE().call().await.map_err(|e| not_oracle("MIN_ELIZA_PRICE()", e)) },
+        async { oracle.MAX_ELIZA_PRICE().call().await.map_err(|e| not_oracle("MAX_ELIZA_PRICE()", e)) },
+        async { oracle.MAX_DEVIATION_PCT().call().await.map_err(|e| not_oracle("MAX_DEVIATION_PCT()", e)) },
+        async { oracle.priceUpdater().call().await.map_err(|e| not_oracle("priceUpdater()", e)) },
+        async { oracle.owner().call().await.map_err(|e| not_oracle("owner()", e)) },
+    )?;
+    // The fenced variant answers `highestFencingToken()`; the plain oracle reverts. Anything
+    // else (a node down) is not an answer: better no bot than one sending the wrong call.
+    let fenced = match detect_fence(provider, address).await {
+        Ok(floor) => floor.is_some(),
+        Err(e) => return Err(EvmError::Unreachable { chain: chain.to_owned(), reason: e.to_string() }),
+    };
+    if from != updater && from != owner {
+        tracing::warn!(
+            %from, %updater, %owner, oracle = %address,
+            "the updater key is neither the oracle's priceUpdater nor its owner: every update will be refused (NotAuthorized)"
+        );
+    }
+    let price = |v: U256| {
+        Price::new(v, ORACLE_DECIMALS).map_err(|e| EvmError::NotAnOracle { address, reason: e.to_string() })
+    };
+    let bounds = [
+        PriceBounds { min: price(min_eth)?, max: price(max_eth)? },
+        PriceBounds { min: price(min_eliza)?, max: price(max_eliza)? },
+    ];
+    let max_pct = u64::try_from(max_dev).map_err(|_| EvmError::NotAnOracle {
+        address,
+        reason: format!("MAX_DEVIATION_PCT() = {max_dev} is not a percentage"),
+    })?;
+    // The contract skips its deviation check when the stored data is older than one day.
+    let deviation_rule = DeviationRule { max_pct, bypass_after: Duration::from_secs(86_400) };
+    Ok((Shape::Manual { feeds, bounds, deviation_rule }, fenced))
 }
 
 /// Reads `highestFencingToken()`: `Some` on the fenced oracle, `None` on the plain one (the call
@@ -306,9 +422,11 @@ impl Submitter for ManualOracleSubmitter {
     async fn read_state(&self) -> Result<OnChainState, SubmitError> {
         // One JSON-RPC batch: one round trip per tick instead of five.
         let transport = |e: alloy::transports::TransportError| from_transport(&e);
-        let get_prices = TransactionRequest::default()
-            .with_to(self.oracle_address())
-            .with_input(ManualPriceOracle::getPricesCall {}.abi_encode());
+        let getter = match &self.shape {
+            Shape::Manual { .. } => Bytes::from(ManualPriceOracle::getPricesCall {}.abi_encode()),
+            Shape::Generic { target, .. } => target.getter_calldata(),
+        };
+        let get_prices = TransactionRequest::default().with_to(self.oracle_address()).with_input(getter);
         let mut batch = BatchRequest::new(self.provider.client());
         let block = batch
             .add_call::<_, Option<Block>>("eth_getBlockByNumber", &(BlockNumberOrTag::Latest, false))
@@ -327,15 +445,6 @@ impl Submitter for ManualOracleSubmitter {
             .map_err(transport)?
             .ok_or_else(|| SubmitError::InvalidResponse { reason: "the latest block is missing".into() })?;
         let raw = prices.await.map_err(transport)?;
-        let prices = ManualPriceOracle::getPricesCall::abi_decode_returns(&raw).map_err(|e| {
-            SubmitError::InvalidResponse {
-                reason: if raw.is_empty() {
-                    "getPrices() returned no data: no oracle at the address".to_owned()
-                } else {
-                    format!("getPrices() returned undecodable data: {e}")
-                },
-            }
-        })?;
         let balance = balance.await.map_err(transport)?;
         let gas_price: u128 = gas_price.await.map_err(transport)?.to();
         // Optional: nothing in a tick needs the tip to succeed (the gas cap is checked against
@@ -349,34 +458,16 @@ impl Submitter for ManualOracleSubmitter {
                 0
             }
         };
-        let price = |v: U256| {
-            Price::new(v, ORACLE_DECIMALS).map_err(|e| SubmitError::InvalidResponse { reason: e.to_string() })
-        };
-        // Both times come from the node: checked, as a huge value would overflow `SystemTime`.
-        let timestamp = crate::unix_time;
-        let last_update = u64::try_from(prices.lastUpdate).ok().and_then(timestamp).ok_or_else(|| {
-            SubmitError::InvalidResponse {
-                reason: format!("getPrices() lastUpdate {} is not a timestamp", prices.lastUpdate),
-            }
-        })?;
-        let chain_time = timestamp(block.header.timestamp).ok_or_else(|| SubmitError::InvalidResponse {
-            reason: format!("the latest block's timestamp {} is not a timestamp", block.header.timestamp),
-        })?;
+        let (feeds, last_update, deviation_rule) = self.stored(&raw)?;
+        // The block time comes from the node: checked, as a huge value would overflow `SystemTime`.
+        let chain_time =
+            crate::unix_time(block.header.timestamp).ok_or_else(|| SubmitError::InvalidResponse {
+                reason: format!("the latest block's timestamp {} is not a timestamp", block.header.timestamp),
+            })?;
         Ok(OnChainState {
-            feeds: vec![
-                FeedState {
-                    feed: self.feeds[0].clone(),
-                    price: price(prices.ethUsd)?,
-                    bounds: Some(self.bounds[0]),
-                },
-                FeedState {
-                    feed: self.feeds[1].clone(),
-                    price: price(prices.elizaUsd)?,
-                    bounds: Some(self.bounds[1]),
-                },
-            ],
+            feeds,
             last_update,
-            deviation_rule: Some(self.deviation_rule),
+            deviation_rule,
             fee: Some(FeeEstimate { price_per_gas: gas_price, priority_fee_per_gas: priority }),
             balance_wei: Some(balance),
             block: Some(block.header.number),
@@ -406,6 +497,10 @@ impl Submitter for ManualOracleSubmitter {
     }
 
     async fn fencing_floor(&self) -> Result<Option<FencingToken>, SubmitError> {
+        // A generic target's fence, if it takes a token, is not readable in a known shape.
+        if matches!(self.shape, Shape::Generic { .. }) {
+            return Ok(None);
+        }
         let floor = detect_fence(&self.provider, self.oracle_address()).await?;
         let was = self.fenced.swap(floor.is_some(), Ordering::Relaxed);
         if was != floor.is_some() {

@@ -28,7 +28,7 @@ use super::{
     ORACLE_DECIMALS,
     bindings::{FencedPriceOracle, ManualPriceOracle},
     errors::from_transport,
-    submitter::ManualOracleSubmitter,
+    submitter::{ManualOracleSubmitter, Shape},
 };
 use crate::{FeedId, Fence, PendingUpdate, PriceUpdate, SubmitError, UpdateOutcome};
 
@@ -49,12 +49,22 @@ impl ManualOracleSubmitter {
                 .map_err(|e| SubmitError::InvalidResponse { reason: format!("{feed}: {e}") })?;
             Ok(price.mantissa())
         };
-        Ok((arg(&self.feeds[0])?, arg(&self.feeds[1])?))
+        match &self.shape {
+            Shape::Manual { feeds, .. } => Ok((arg(&feeds[0])?, arg(&feeds[1])?)),
+            Shape::Generic { .. } => Err(SubmitError::InvalidResponse {
+                reason: "a generic target has no ManualPriceOracle arguments".into(),
+            }),
+        }
     }
 
     /// The call data: the fenced update with the leader's token where the target takes one.
     fn calldata(&self, update: &PriceUpdate, fence: &Fence) -> Result<Bytes, SubmitError> {
         use alloy::sol_types::SolCall;
+        if let Shape::Generic { target, round } = &self.shape {
+            let stored_round = *round.lock().unwrap_or_else(|p| p.into_inner());
+            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            return target.calldata(update, fence, now, stored_round);
+        }
         let (eth, eliza) = self.arguments(update)?;
         Ok(if self.fenced.load(Ordering::Relaxed) {
             FencedPriceOracle::updatePricesFencedCall {
