@@ -34,6 +34,13 @@ cargo build --locked -p oracle-election --example failover_bench --features etcd
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/oracle-bench.XXXXXX")
 log "logs in $out"
+# Run copies: the target directory may be shared with another checkout, whose next build would
+# replace these binaries mid-run. The bot's copy keeps "release" in its path (the reports say
+# which build they measured from it).
+mkdir -p "$out/debug" "$out/release"
+cp "$target/release/oracle-bot" "$out/release/"
+for b in update_latency rpc_cost bot_failover bot_footprint bench_report; do cp "$target/debug/$b" "$out/debug/"; done
+cp "$target/debug/examples/failover_bench" "$out/debug/"
 failed=()
 # Each benchmark's whole output goes to its log; bench_report reads the logs' BENCH lines.
 run() {
@@ -46,15 +53,15 @@ run() {
   fi
 }
 
-run update_latency "$target/debug/update_latency" "$moves"
-run rpc_cost "$target/debug/rpc_cost" "$reads"
-run failover_bench "$target/debug/examples/failover_bench" "$elector_rounds"
+run update_latency "$out/debug/update_latency" "$moves"
+run rpc_cost "$out/debug/rpc_cost" "$reads"
+run failover_bench "$out/debug/failover_bench" "$elector_rounds"
 # The bots measured are the release build, as deployed.
-export ORACLE_BOT_BIN="$target/release/oracle-bot"
-run bot_failover "$target/debug/bot_failover" "$bot_rounds"
-run bot_footprint "$target/debug/bot_footprint" "$seconds"
+export ORACLE_BOT_BIN="$out/release/oracle-bot"
+run bot_failover "$out/debug/bot_failover" "$bot_rounds"
+run bot_footprint "$out/debug/bot_footprint" "$seconds"
 
-"$target/debug/bench_report" docs/benchmarks.md "$mode" "$out"/*.log
+"$out/debug/bench_report" docs/benchmarks.md "$mode" "$out"/*.log
 if [ ${#failed[@]} -gt 0 ]; then
   log "failed: ${failed[*]} (logs in $out)"
   exit 1

@@ -181,6 +181,7 @@ async fn main() {
     let cpu_s = (cpu_ticks(pid).unwrap() - cpu_at_ready) as f64 / hz;
     let cpu_total_s = cpu_ticks(pid).unwrap() as f64 / hz;
     let rss_final = rss_kib(pid).unwrap();
+    peak = peak.max(rss_final);
     bot.term();
     bot.wait().await;
 

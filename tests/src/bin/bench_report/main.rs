@@ -128,7 +128,9 @@ fn main() {
             eprintln!("bench_report: no result from {name} (its rows say so)");
         }
     }
-    let root = Path::new(doc_path).parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    // The repository is the document's grandparent (docs/benchmarks.md), for `git`.
+    let doc_abs = std::fs::canonicalize(doc_path).unwrap_or_else(|e| panic!("{doc_path}: {e}"));
+    let root = doc_abs.parent().and_then(Path::parent).unwrap_or(Path::new("."));
     let section = render::section(&results, &provenance(root), mode);
     let doc = std::fs::read_to_string(doc_path).unwrap_or_else(|e| panic!("{doc_path}: {e}"));
     std::fs::write(doc_path, replace_section(&doc, &section)).unwrap();
