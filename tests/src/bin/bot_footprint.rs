@@ -219,6 +219,8 @@ async fn main() {
         "rss_peak_kib": peak,
         "rss_final_kib": rss_final,
         "rss_samples": samples.len(),
+        // A leak shows as a rise from quarter to quarter; a steady state as a flat line.
+        "rss_quarters_kib": (1..=4).map(|q| samples.get((samples.len() * q / 4).saturating_sub(1)).copied()).collect::<Vec<_>>(),
         "cpu_s": round(cpu_s, 100.0),
         "cpu_pct": round(cpu_s / wall * 100.0, 100.0),
         "cpu_since_spawn_s": round(cpu_total_s, 100.0),

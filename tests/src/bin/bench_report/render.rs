@@ -342,7 +342,8 @@ fn footprint(s: &mut String, v: Option<&Value>) {
          30-minute TWAP × Chainlink, real Uniswap V3 contracts on anvil), no election, ticking every \
          {} ms for {} s after ready: {} ticks, which at the default 300-s interval is {} hours of \
          ticks (an hour is 12). ETH/USD moved ±2 % every 10 s ({} moves, {} updates landed, {} \
-         failed ticks). VmRSS and utime+stime sampled from /proc every second \
+         failed ticks). VmRSS and utime+stime sampled from /proc every second; RSS at the end of \
+         each quarter of the run: {} \
          (`ORACLE_BOT_BIN=… cargo run -p oracle-tests --bin bot_footprint -- {}`).\n",
         v["bot_build"].as_str().unwrap_or("?"),
         num(&v["tick_ms"]),
@@ -352,6 +353,9 @@ fn footprint(s: &mut String, v: Option<&Value>) {
         num(&v["moves"]),
         num(&v["updates"]),
         num(&v["failed_ticks"]),
+        v["rss_quarters_kib"]
+            .as_array()
+            .map_or_else(|| "—".to_owned(), |q| q.iter().map(mib).collect::<Vec<_>>().join(", ")),
         num(&v["seconds"]),
     );
     let _ = writeln!(
