@@ -2,7 +2,8 @@
 //! with 1-second blocks, over many moves.
 //!
 //! `cargo run -p oracle-tests --bin update_latency [-- MOVES]` (default 40 moves). Prints p50,
-//! p99, min, max and mean; the figures go into docs/benchmarks.md.
+//! p99, min, max and mean, then the same as one `BENCH {json}` line that `scripts/bench.sh`
+//! collects into docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -77,4 +78,17 @@ async fn main() {
         latencies[0],
         latencies[latencies.len() - 1]
     );
+    let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+    let json = serde_json::json!({
+        "bench": "update_latency",
+        "moves": moves,
+        "tick_ms": tick_interval.as_millis() as u64,
+        "block_s": 1,
+        "p50_ms": ms(pct(50)),
+        "p99_ms": ms(pct(99)),
+        "min_ms": ms(latencies[0]),
+        "max_ms": ms(latencies[latencies.len() - 1]),
+        "mean_ms": ms(mean),
+    });
+    println!("BENCH {json}");
 }
