@@ -91,8 +91,8 @@ pub use crate::{
         LeaseLost,
     },
     engine::{
-        Engine, EngineBuilder, EngineError, EngineStatus, Landed, TickFailure, TickOutcome, TickReport,
-        current_tick, tick_scope,
+        Engine, EngineBuilder, EngineError, EngineStatus, Landed, Targets, TickFailure, TickOutcome,
+        TickReport, current_tick, tick_scope,
     },
     feed::{FeedId, Observation},
     policy::{

@@ -26,4 +26,5 @@ mod sources_http;
 mod sources_median;
 mod sources_oracle_library;
 mod sources_uniswap;
+mod targets;
 mod transactions_anvil;

@@ -1,13 +1,15 @@
 //! The engine's metrics, through the `metrics` facade: the embedder installs the recorder.
 //!
 //! Names keep the old bot's series (`oracle_total_updates`, `oracle_last_update_timestamp` in
-//! **seconds**, ...); the bot adds the `bot_id` label globally. Gauges are floats by nature: the
+//! **seconds**, ...); the bot adds the `bot_id` label globally. An engine built with
+//! [`EngineBuilder::target`](super::EngineBuilder::target) adds a `target` label to every series
+//! (many targets in one process); without it the series are the old bot's, unlabelled. Gauges are floats by nature: the
 //! conversions here are for display only and never feed back into a price path.
 
 use std::time::SystemTime;
 
 use alloy_primitives::U256;
-use metrics::{counter, gauge};
+use metrics::{Label, counter, gauge};
 
 use super::report::{EngineStatus, Landed, TickOutcome, TickReport};
 use crate::{FeedId, FencingToken, OnChainState, Price};
@@ -126,30 +128,30 @@ fn wei_to(wei: U256, per_unit: u64) -> f64 {
     whole + rest
 }
 
-pub(super) fn set_leader(is_leader: bool, token: Option<FencingToken>) {
-    gauge!(IS_LEADER).set(if is_leader { 1.0 } else { 0.0 });
+pub(super) fn set_leader(l: &[Label], is_leader: bool, token: Option<FencingToken>) {
+    gauge!(IS_LEADER, l.to_vec()).set(if is_leader { 1.0 } else { 0.0 });
     if let Some(t) = token {
-        gauge!(LEADER_EPOCH).set(t.0 as f64);
+        gauge!(LEADER_EPOCH, l.to_vec()).set(t.0 as f64);
     }
 }
 
-pub(super) fn record_tick(report: &TickReport, is_leader: bool, was_leader: bool) {
-    set_leader(is_leader, report.token);
+pub(super) fn record_tick(l: &[Label], report: &TickReport, is_leader: bool, was_leader: bool) {
+    set_leader(l, is_leader, report.token);
     if is_leader != was_leader {
-        counter!(LEADER_CHANGES).increment(1);
+        counter!(LEADER_CHANGES, l.to_vec()).increment(1);
     }
     if matches!(report.outcome, TickOutcome::Failed(super::TickFailure::Election(_))) {
-        counter!(LEADER_ELECTION_FAILURES).increment(1);
+        counter!(LEADER_ELECTION_FAILURES, l.to_vec()).increment(1);
     }
     let reason = match &report.outcome {
         TickOutcome::Skipped(r) => r.label(),
         TickOutcome::Failed(f) => f.label(),
         TickOutcome::Follower { .. } | TickOutcome::Submitted(_) => "",
     };
-    counter!(TICKS, "outcome" => report.outcome.label(), "reason" => reason).increment(1);
+    counter!(TICKS, with(l, [("outcome", report.outcome.label()), ("reason", reason)])).increment(1);
     match &report.outcome {
-        TickOutcome::Submitted(_) => counter!(TOTAL_UPDATES).increment(1),
-        TickOutcome::Failed(_) => counter!(UPDATE_FAILURES).increment(1),
+        TickOutcome::Submitted(_) => counter!(TOTAL_UPDATES, l.to_vec()).increment(1),
+        TickOutcome::Failed(_) => counter!(UPDATE_FAILURES, l.to_vec()).increment(1),
         _ => {}
     }
 }
@@ -160,44 +162,56 @@ pub(super) fn updates_remaining(balance: U256, gas_per_update: u64, price_per_ga
     balance / cost
 }
 
-pub(super) fn record_state(state: &OnChainState, last_gas_used: Option<u64>) {
-    gauge!(LAST_UPDATE_TIMESTAMP).set(unix_secs(state.last_update));
+pub(super) fn record_state(l: &[Label], state: &OnChainState, last_gas_used: Option<u64>) {
+    gauge!(LAST_UPDATE_TIMESTAMP, l.to_vec()).set(unix_secs(state.last_update));
     for f in &state.feeds {
-        record_price(&f.feed, &f.price);
+        record_price(l, &f.feed, &f.price);
     }
     if let Some(b) = state.balance_wei {
-        gauge!(WALLET_BALANCE_ETH).set(wei_to(b, 1_000_000_000_000_000_000));
+        gauge!(WALLET_BALANCE_ETH, l.to_vec()).set(wei_to(b, 1_000_000_000_000_000_000));
     }
     if let Some(fee) = state.fee {
-        gauge!(GAS_PRICE_GWEI).set(wei_to(U256::from(fee.price_per_gas), 1_000_000_000));
+        gauge!(GAS_PRICE_GWEI, l.to_vec()).set(wei_to(U256::from(fee.price_per_gas), 1_000_000_000));
     }
     if let (Some(balance), Some(fee)) = (state.balance_wei, state.fee) {
         let left = updates_remaining(balance, last_gas_used.unwrap_or(DEFAULT_UPDATE_GAS), fee.price_per_gas);
-        gauge!(UPDATES_REMAINING).set(wei_to(left, 1));
+        gauge!(UPDATES_REMAINING, l.to_vec()).set(wei_to(left, 1));
     }
 }
 
-pub(super) fn record_landed(landed: &Landed, at: SystemTime) {
-    gauge!(LAST_UPDATE_TIMESTAMP).set(unix_secs(at));
-    counter!(GAS_USED).increment(landed.gas_used);
+pub(super) fn record_landed(l: &[Label], landed: &Landed, at: SystemTime) {
+    gauge!(LAST_UPDATE_TIMESTAMP, l.to_vec()).set(unix_secs(at));
+    counter!(GAS_USED, l.to_vec()).increment(landed.gas_used);
     let fee_wei = U256::from(landed.gas_used) * U256::from(landed.effective_gas_price);
-    counter!(FEES_PAID_GWEI).increment((fee_wei / U256::from(1_000_000_000u64)).saturating_to::<u64>());
-    gauge!(EFFECTIVE_GAS_PRICE_GWEI).set(wei_to(U256::from(landed.effective_gas_price), 1_000_000_000));
+    counter!(FEES_PAID_GWEI, l.to_vec())
+        .increment((fee_wei / U256::from(1_000_000_000u64)).saturating_to::<u64>());
+    gauge!(EFFECTIVE_GAS_PRICE_GWEI, l.to_vec())
+        .set(wei_to(U256::from(landed.effective_gas_price), 1_000_000_000));
     for (feed, price) in &landed.prices {
-        record_price(feed, price);
+        record_price(l, feed, price);
     }
 }
 
-fn record_price(feed: &FeedId, price: &Price) {
+fn record_price(l: &[Label], feed: &FeedId, price: &Price) {
     let v = display_f64(price);
-    gauge!(FEED_PRICE, "feed" => feed.to_string()).set(v);
+    gauge!(FEED_PRICE, with(l, [("feed", feed.to_string())])).set(v);
     if let Some(name) = legacy_price_gauge(feed) {
-        gauge!(name).set(v);
+        gauge!(name, l.to_vec()).set(v);
     }
 }
 
-pub(super) fn record_totals(status: &EngineStatus) {
-    gauge!(CONSECUTIVE_FAILURES).set(f64::from(status.consecutive_failures));
+/// The engine's labels and `extra`.
+fn with<V: Into<metrics::SharedString>>(
+    l: &[Label],
+    extra: impl IntoIterator<Item = (&'static str, V)>,
+) -> Vec<Label> {
+    let mut all = l.to_vec();
+    all.extend(extra.into_iter().map(|(k, v)| Label::new(k, v)));
+    all
+}
+
+pub(super) fn record_totals(l: &[Label], status: &EngineStatus) {
+    gauge!(CONSECUTIVE_FAILURES, l.to_vec()).set(f64::from(status.consecutive_failures));
 }
 
 #[cfg(test)]

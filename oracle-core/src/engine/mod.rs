@@ -5,6 +5,7 @@ mod alerting;
 mod landing;
 pub mod metrics;
 mod report;
+mod targets;
 
 use std::{
     collections::HashMap,
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use self::alerting::format_bps;
 pub use self::alerting::{AlertRules, DEFAULT_FAILURE_THRESHOLD, keys as alert_keys, move_held_key};
 pub use self::report::{EngineStatus, Landed, TickFailure, TickOutcome, TickReport};
+pub use self::targets::Targets;
 use self::{alerting::AlertFanout, metrics as m};
 use crate::{
     Alerter, Decision, FeedId, Fence, FencingToken, Holds, LeaderElector, Leadership, Lease, Observation,
@@ -74,6 +76,7 @@ pub struct EngineBuilder {
     health_gate: Option<(u32, Duration)>,
     alert_rules: AlertRules,
     shutdown_grace: Option<Duration>,
+    target: Option<String>,
 }
 
 /// How long [`Engine::run`] lets the tick in progress finish once cancelled, by default.
@@ -149,6 +152,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Names this engine's target, for a process that drives several ([`Targets`]): every metric
+    /// series then carries a `target` label with it (default: none, the old bot's unlabelled
+    /// series).
+    pub fn target(mut self, name: impl Into<String>) -> Self {
+        self.target = Some(name.into());
+        self
+    }
+
     /// How long [`Engine::run`] lets the tick in progress finish once cancelled (default
     /// [`DEFAULT_SHUTDOWN_GRACE`]). An update in flight is then followed to its receipt, logged
     /// and counted, or carried (journaled) to the next start, instead of being dropped unseen.
@@ -215,6 +226,7 @@ impl EngineBuilder {
             holds: std::sync::Mutex::new(Holds::default()),
             health_gate: self.health_gate,
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            metric_labels: self.target.map(|t| vec![::metrics::Label::new("target", t)]).unwrap_or_default(),
             target_failures: std::sync::atomic::AtomicU32::new(0),
             backoff_until: std::sync::Mutex::new(None),
             status,
@@ -248,6 +260,8 @@ pub struct Engine {
     holds: std::sync::Mutex<Holds>,
     health_gate: Option<(u32, Duration)>,
     shutdown_grace: Duration,
+    /// Labels every metric series of this engine carries (`target`, when named).
+    metric_labels: Vec<::metrics::Label>,
     /// Consecutive leader ticks that failed against the target.
     target_failures: std::sync::atomic::AtomicU32,
     /// While set and in the future (or `Some(None)`: past the clock's range), this bot does not
@@ -354,7 +368,7 @@ impl Engine {
     }
 
     /// Releases leadership, so a follower can take over at once.
-    async fn shutdown(&self) {
+    pub(super) async fn shutdown(&self) {
         if self.status.borrow().is_leader {
             match tokio::time::timeout(self.step_timeout, self.elector.release()).await {
                 Ok(Ok(())) => tracing::info!(bot_id = %self.bot_id, "released leadership"),
@@ -364,7 +378,7 @@ impl Engine {
                 Err(_) => tracing::warn!(bot_id = %self.bot_id, "releasing leadership timed out"),
             }
         }
-        m::set_leader(false, None);
+        m::set_leader(&self.metric_labels, false, None);
         self.status.send_modify(|s| {
             s.is_leader = false;
             s.token = None;
@@ -380,7 +394,10 @@ impl Engine {
         let mut seen = Seen::default();
         // Every read of this tick runs inside its scope: sources shared by several feeds answer
         // them all from one read (one Chainlink round per tick).
-        let outcome = TICK.scope(next_tick_id(), self.tick_inner(&mut seen)).await;
+        // Inside a round of several engines ([`Targets`]) the round's id is kept, so a source
+        // shared between them (`OncePerTick`) is read once for all of them.
+        let id = current_tick().unwrap_or_else(next_tick_id);
+        let outcome = TICK.scope(id, self.tick_inner(&mut seen)).await;
         let report = TickReport {
             started_at,
             took: clock.elapsed(),
@@ -448,7 +465,7 @@ impl Engine {
         {
             tracing::warn!(bot_id = %self.bot_id, error = %e, "releasing leadership failed; the lease runs out instead");
         }
-        m::set_leader(false, None);
+        m::set_leader(&self.metric_labels, false, None);
         self.status.send_modify(|s| {
             s.is_leader = false;
             s.token = None;
@@ -716,7 +733,7 @@ impl Engine {
     fn record(&self, report: &TickReport, seen: Seen) {
         let was_leader = self.status.borrow().is_leader;
         let is_leader = seen.lease.is_some();
-        m::record_tick(report, is_leader, was_leader);
+        m::record_tick(&self.metric_labels, report, is_leader, was_leader);
         let target_unreachable = seen.target_unreachable
             || matches!(&report.outcome, TickOutcome::Failed(TickFailure::ReadState(e)) if e.is_unreachable());
         self.status.send_modify(|s| {
@@ -731,7 +748,7 @@ impl Engine {
                 s.prices = state.feeds.iter().map(|f| (f.feed.clone(), f.price)).collect();
                 s.wallet_balance_wei = state.balance_wei;
                 s.gas_price_wei = state.fee.map(|f| f.price_per_gas);
-                m::record_state(state, s.last_gas_used);
+                m::record_state(&self.metric_labels, state, s.last_gas_used);
             }
             match &report.outcome {
                 TickOutcome::Failed(_) => {
@@ -744,11 +761,11 @@ impl Engine {
                     s.last_update = Some(report.started_at);
                     s.prices = landed.prices.clone();
                     s.last_gas_used = Some(landed.gas_used);
-                    m::record_landed(landed, report.started_at);
+                    m::record_landed(&self.metric_labels, landed, report.started_at);
                 }
                 TickOutcome::Skipped(_) | TickOutcome::Follower { .. } => s.consecutive_failures = 0,
             }
-            m::record_totals(s);
+            m::record_totals(&self.metric_labels, s);
             s.last_report = Some(report.clone());
         });
     }
