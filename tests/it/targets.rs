@@ -3,6 +3,8 @@
 //! they share is read once per round, and both updates reach their chains.
 // Test helpers may fail loudly: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// 8-decimal prices are written `dollars_fraction` (`3_100_00000000` is $3100).
+#![allow(clippy::inconsistent_digit_grouping)]
 
 use std::{
     sync::{
