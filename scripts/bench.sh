@@ -17,9 +17,9 @@ case "${1:-}" in
   *) echo "usage: bash scripts/bench.sh [--quick]" >&2; exit 2 ;;
 esac
 if [ "$mode" = quick ]; then
-  moves=10 reads=10 elector_rounds=2 bot_rounds=2 seconds=20
+  moves=10 reads=10 elector_rounds=2 bot_rounds=2 seconds=20 scale_sizes="1 10"
 else
-  moves=100 reads=100 elector_rounds=10 bot_rounds=10 seconds=120
+  moves=100 reads=100 elector_rounds=10 bot_rounds=10 seconds=120 scale_sizes="1 10 100 1000"
 fi
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -29,7 +29,7 @@ target=${CARGO_TARGET_DIR:-$root/target}
 log "building (release oracle-bot; debug benchmarks)"
 cargo build --locked --release -p oracle-bot
 cargo build --locked -p oracle-tests --bin update_latency --bin rpc_cost --bin bot_failover \
-  --bin bot_footprint --bin bench_report
+  --bin bot_footprint --bin targets_scale --bin bench_report
 cargo build --locked -p oracle-election --example failover_bench --features etcd
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/oracle-bench.XXXXXX")
@@ -39,7 +39,7 @@ log "logs in $out"
 # which build they measured from it).
 mkdir -p "$out/debug" "$out/release"
 cp "$target/release/oracle-bot" "$out/release/"
-for b in update_latency rpc_cost bot_failover bot_footprint bench_report; do cp "$target/debug/$b" "$out/debug/"; done
+for b in update_latency rpc_cost bot_failover bot_footprint targets_scale bench_report; do cp "$target/debug/$b" "$out/debug/"; done
 cp "$target/debug/examples/failover_bench" "$out/debug/"
 failed=()
 # Each benchmark's whole output goes to its log; bench_report reads the logs' BENCH lines.
@@ -60,6 +60,7 @@ run failover_bench "$out/debug/failover_bench" "$elector_rounds"
 export ORACLE_BOT_BIN="$out/release/oracle-bot"
 run bot_failover "$out/debug/bot_failover" "$bot_rounds"
 run bot_footprint "$out/debug/bot_footprint" "$seconds"
+run targets_scale "$out/debug/targets_scale" $scale_sizes
 
 "$out/debug/bench_report" docs/benchmarks.md "$mode" "$out"/*.log
 if [ ${#failed[@]} -gt 0 ]; then

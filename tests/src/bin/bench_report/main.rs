@@ -178,7 +178,7 @@ mod tests {
     fn the_rendered_section_has_every_table_even_without_results() {
         let p = render::Provenance { date: "d".into(), cores: 2, ..Default::default() };
         let s = render::section(&BTreeMap::new(), &p, "quick");
-        for part in ["### Goals", "### Failover", "Not landed", "no result"] {
+        for part in ["### Goals", "### Failover", "### Scale", "no result from `targets_scale`"] {
             assert!(s.contains(part), "{part}: {s}");
         }
         assert!(!s.contains(BEGIN) && !s.contains(END));

@@ -88,9 +88,52 @@ pub(crate) fn section(r: &BTreeMap<String, Value>, p: &Provenance, mode: &str) -
     latency(&mut s, r.get("update_latency"));
     rpc(&mut s, r.get("rpc_cost"));
     footprint(&mut s, r.get("bot_footprint"));
-    let _ = writeln!(s, "### Scale (embedding issue)\n");
-    let _ = writeln!(s, "Not landed: the embedding issue's scale figures are not measured yet.");
+    scale(&mut s, r.get("targets_scale"));
     s
+}
+
+fn scale(s: &mut String, v: Option<&Value>) {
+    let _ = writeln!(s, "### Scale: many targets in one process\n");
+    let Some(v) = v else {
+        s.push_str(&missing("targets_scale"));
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "One process (`oracle_core::Targets`) driving N `ManualPriceOracle` targets spread over 2 \
+         anvil chains, each an engine of its own, all sharing one Chainlink ETH/USD source read once \
+         per round; a quiet round (every target reads its state and decides, nothing is due), {} \
+         rounds per size after a warm-up, each size in a fresh process \
+         (`cargo run -p oracle-tests --bin targets_scale`).\n",
+        num(&v["rounds"])
+    );
+    let _ = writeln!(
+        s,
+        "| targets | round: median / max | round trips per round: source, chain 0, chain 1 | JSON-RPC calls per round | RSS | RSS per target |\n|---|---|---|---|---|---|"
+    );
+    for row in v["sizes"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "| {} | {} / {} | {}, {}, {} | {}, {}, {} | {} MiB | {} KiB |",
+            num(&row["targets"]),
+            ms(&row["round_ms_median"]),
+            ms(&row["round_ms_max"]),
+            num(&row["source_rt"]),
+            num(&row["chain0_rt"]),
+            num(&row["chain1_rt"]),
+            num(&row["source_calls"]),
+            num(&row["chain0_calls"]),
+            num(&row["chain1_calls"]),
+            num(&row["rss_mib"]),
+            num(&row["rss_per_target_kib"]),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nThe source costs one round trip per round whatever the number of targets; each target's \
+         state is one JSON-RPC batch (5 calls) of its own, so a chain's round trips grow with its \
+         targets. Batching every target of a chain into one request is the open part of the goal.\n"
+    );
 }
 
 fn goals(s: &mut String, r: &BTreeMap<String, Value>) {
