@@ -81,6 +81,7 @@ mod lease;
 #[cfg(test)]
 mod props;
 pub mod redis;
+pub mod share;
 mod state;
 
 /// The most characters of a value read back from a backend that an error quotes.

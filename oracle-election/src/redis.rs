@@ -83,6 +83,12 @@ pub struct RedisUrl {
 }
 
 impl RedisUrl {
+    /// A client for this URL (fleet membership, `share.rs`, keeps its own connection).
+    pub(crate) fn client(&self) -> Result<Client, ElectionError> {
+        Client::open(self.url.as_str())
+            .map_err(|_| ElectionError::Config(format!("the Redis URL for {self} cannot be used")))
+    }
+
     /// Parses and checks a `redis://` or `rediss://` URL.
     pub fn parse(url: &str) -> Result<Self, ElectionError> {
         let url = Zeroizing::new(url.trim().to_owned());

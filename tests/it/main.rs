@@ -12,6 +12,7 @@ mod election_file;
 mod election_redis;
 mod engine_anvil;
 mod examples;
+mod fleet_share;
 mod guarantees;
 mod hostile;
 mod hostile_election;

@@ -17,8 +17,8 @@ use oracle_core::{
 };
 use oracle_sources::{ChainlinkSource, FixedPriceSource, OncePerTick};
 use oracle_tests::{
-    START_ELIZA, START_ETH, anvil, deploy_aggregator, deploy_oracle, deploy_sequencer_feed, set_updater, signer,
-    wallet_provider,
+    START_ELIZA, START_ETH, anvil, deploy_aggregator, deploy_oracle, deploy_sequencer_feed, set_updater,
+    signer, wallet_provider,
 };
 
 /// Quiet rounds measured per size (after one warm-up round).
@@ -60,7 +60,9 @@ async fn one_size(n: usize) -> serde_json::Value {
     let connections: Vec<_> = chains
         .iter()
         .enumerate()
-        .map(|(i, c)| connect_failover(&[RpcUrl::parse(&c.endpoint()).unwrap()], config(&format!("target{i}"))).unwrap())
+        .map(|(i, c)| {
+            connect_failover(&[RpcUrl::parse(&c.endpoint()).unwrap()], config(&format!("target{i}"))).unwrap()
+        })
         .collect();
     let eth: Arc<dyn PriceSource> = Arc::new(OncePerTick::new(Arc::new(ChainlinkSource::new(
         source_provider,
@@ -143,14 +145,20 @@ async fn main() {
         println!("SIZE {json}");
         return;
     }
-    let sizes: Vec<usize> =
-        if args.is_empty() { vec![1, 10, 100, 1000] } else { args.iter().map(|a| a.parse().expect("sizes")).collect() };
+    let sizes: Vec<usize> = if args.is_empty() {
+        vec![1, 10, 100, 1000]
+    } else {
+        args.iter().map(|a| a.parse().expect("sizes")).collect()
+    };
     let me = std::env::current_exe().expect("this binary");
-    println!("| targets | quiet round (median / max) | round trips per round: source, chain 0, chain 1 | calls per round | RSS | RSS per target |");
+    println!(
+        "| targets | quiet round (median / max) | round trips per round: source, chain 0, chain 1 | calls per round | RSS | RSS per target |"
+    );
     println!("|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     for n in sizes {
-        let out = std::process::Command::new(&me).args(["--one", &n.to_string()]).output().expect("run one size");
+        let out =
+            std::process::Command::new(&me).args(["--one", &n.to_string()]).output().expect("run one size");
         let text = String::from_utf8_lossy(&out.stdout);
         let Some(line) = text.lines().find_map(|l| l.strip_prefix("SIZE ")) else {
             eprintln!("{n} targets failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));

@@ -1,0 +1,305 @@
+//! Sharing many targets across a fleet of bots: every target has an election of its own (its own
+//! key), and a bot takes at most its fair share of them while the others are alive, about
+//! `targets / live bots` plus a configurable slack, and picks up the rest when they die. Losing a
+//! bot therefore moves only the targets it held; a bot that joins gets its share as the others,
+//! now over their cap, hand over one target per round each.
+//!
+//! The live bots are counted through the servers the fleet already runs ([`Membership`]): a key
+//! per bot with a time to live on Redis, a key under a lease on etcd, a file per bot in a
+//! directory for the one-host file backend.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use oracle_election::{ElectorConfig, LeaseConfig, share::{Membership, Share, SharedElector}};
+//! # async fn f(lease: LeaseConfig, url: oracle_election::RedisUrl) -> Result<(), oracle_election::ElectionError> {
+//! let targets = ["jeju-eth", "jeju-btc", "base-eth"];
+//! let members = Membership::redis(&url, "oracle-fleet", "bot-1", lease.duration())?;
+//! let share = Share::new(Arc::new(members), targets.len(), 0);
+//! for t in targets {
+//!     let config = ElectorConfig::Redis { url: url.clone(), key_prefix: format!("oracle:{t}") };
+//!     let elector = SharedElector::new(share.clone(), t, config.connect("bot-1", lease).await?);
+//!     // Give `elector` to the engine of target `t`.
+//! #   let _ = elector;
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::{
+    collections::BTreeSet,
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use async_trait::async_trait;
+use oracle_core::{BootInstant, ElectionError, FencingToken, LeaderElector, LeaderInfo, Leadership, Lease};
+use tokio::sync::watch;
+
+use crate::redis::RedisUrl;
+
+/// Counts the fleet's live bots: each bot announces itself (with a time to live) and reads how
+/// many announcements are current.
+#[derive(Debug)]
+pub struct Membership {
+    id: String,
+    ttl: Duration,
+    store: Store,
+}
+
+#[derive(Debug)]
+enum Store {
+    File(PathBuf),
+    Redis {
+        client: ::redis::Client,
+        prefix: String,
+    },
+    #[cfg(feature = "etcd")]
+    Etcd {
+        endpoints: Vec<String>,
+        prefix: String,
+    },
+}
+
+fn unavailable(backend: &'static str, reason: impl std::fmt::Display) -> ElectionError {
+    ElectionError::Unavailable { backend, reason: reason.to_string() }
+}
+
+impl Membership {
+    /// Members as files in `dir` (one host), announcements valid for `ttl`.
+    pub fn file(dir: impl Into<PathBuf>, id: impl Into<String>, ttl: Duration) -> Self {
+        Self { id: id.into(), ttl, store: Store::File(dir.into()) }
+    }
+
+    /// Members as Redis keys `<prefix>:member:<id>` expiring after `ttl`.
+    pub fn redis(
+        url: &RedisUrl,
+        prefix: &str,
+        id: impl Into<String>,
+        ttl: Duration,
+    ) -> Result<Self, ElectionError> {
+        let client = url.client()?;
+        Ok(Self { id: id.into(), ttl, store: Store::Redis { client, prefix: prefix.to_owned() } })
+    }
+
+    /// Members as etcd keys `<prefix>/member/<id>` under a lease of `ttl` (whole seconds, at
+    /// least one). Plain connections: clusters with authentication or TLS need their own.
+    #[cfg(feature = "etcd")]
+    pub fn etcd(endpoints: &[String], prefix: &str, id: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            id: id.into(),
+            ttl,
+            store: Store::Etcd { endpoints: endpoints.to_vec(), prefix: prefix.to_owned() },
+        }
+    }
+
+    /// Announces this bot for another `ttl` and returns how many bots are live, this one
+    /// included.
+    pub async fn heartbeat(&self) -> Result<usize, ElectionError> {
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let live = match &self.store {
+            Store::File(dir) => {
+                let (dir, id) = (dir.clone(), self.id.clone());
+                tokio::task::spawn_blocking(move || file_heartbeat(&dir, &id, ttl_ms))
+                    .await
+                    .map_err(|e| unavailable("file", e))??
+            }
+            Store::Redis { client, prefix } => {
+                let mut conn =
+                    client.get_multiplexed_async_connection().await.map_err(|e| unavailable("redis", e))?;
+                let key = format!("{prefix}:member:{}", self.id);
+                ::redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| unavailable("redis", e))?;
+                let mut cursor: u64 = 0;
+                let mut n = 0usize;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(format!("{prefix}:member:*"))
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| unavailable("redis", e))?;
+                    n = n.saturating_add(keys.len());
+                    cursor = next;
+                    if cursor == 0 {
+                        break n;
+                    }
+                }
+            }
+            #[cfg(feature = "etcd")]
+            Store::Etcd { endpoints, prefix } => {
+                use etcd_client::{Client, GetOptions, PutOptions};
+                let mut client =
+                    Client::connect(endpoints, None).await.map_err(|e| unavailable("etcd", e))?;
+                let secs = i64::try_from(self.ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+                let lease = client.lease_grant(secs, None).await.map_err(|e| unavailable("etcd", e))?;
+                client
+                    .put(
+                        format!("{prefix}/member/{}", self.id),
+                        "1",
+                        Some(PutOptions::new().with_lease(lease.id())),
+                    )
+                    .await
+                    .map_err(|e| unavailable("etcd", e))?;
+                let all = client
+                    .get(format!("{prefix}/member/"), Some(GetOptions::new().with_prefix().with_count_only()))
+                    .await
+                    .map_err(|e| unavailable("etcd", e))?;
+                usize::try_from(all.count()).unwrap_or(usize::MAX)
+            }
+        };
+        Ok(live.max(1))
+    }
+}
+
+/// Writes `<dir>/<id>` with its expiry and counts the files whose expiry is in the future.
+fn file_heartbeat(dir: &std::path::Path, id: &str, ttl_ms: u64) -> Result<usize, ElectionError> {
+    let now =
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    std::fs::create_dir_all(dir).map_err(|e| unavailable("file", format!("{}: {e}", dir.display())))?;
+    let tmp = dir.join(format!(".{id}.tmp"));
+    std::fs::write(&tmp, now.saturating_add(ttl_ms).to_string())
+        .and_then(|()| std::fs::rename(&tmp, dir.join(id)))
+        .map_err(|e| unavailable("file", format!("{}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| unavailable("file", format!("{}: {e}", dir.display())))?;
+    Ok(entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter(|text| text.trim().parse::<u64>().is_ok_and(|until| until > now))
+        .count())
+}
+
+/// One bot's share of the fleet's targets: how many there are, how many bots are live, which
+/// this bot leads. Shared by the bot's [`SharedElector`]s.
+#[derive(Debug)]
+pub struct Share {
+    membership: Arc<Membership>,
+    targets: usize,
+    slack: usize,
+    state: Mutex<ShareState>,
+}
+
+#[derive(Debug, Default)]
+struct ShareState {
+    held: BTreeSet<String>,
+    live: usize,
+    counted_at: Option<Instant>,
+}
+
+impl Share {
+    /// A share of `targets` targets, with `slack` more than the fair share allowed.
+    pub fn new(membership: Arc<Membership>, targets: usize, slack: usize) -> Arc<Self> {
+        Arc::new(Self { membership, targets, slack, state: Mutex::new(ShareState::default()) })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ShareState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The most targets this bot may lead now: `ceil(targets / live) + slack`.
+    pub async fn cap(&self) -> Result<usize, ElectionError> {
+        // One heartbeat per third of the time to live serves every target's round.
+        let fresh = self.state().counted_at.is_some_and(|t| t.elapsed() < self.membership.ttl / 3);
+        if !fresh {
+            let live = self.membership.heartbeat().await?;
+            let mut s = self.state();
+            s.live = live;
+            s.counted_at = Some(Instant::now());
+        }
+        let live = self.state().live.max(1);
+        Ok(self.targets.div_ceil(live).saturating_add(self.slack))
+    }
+
+    /// The targets this bot leads.
+    pub fn held(&self) -> BTreeSet<String> {
+        self.state().held.clone()
+    }
+
+    fn set(&self, target: &str, leads: bool) {
+        let mut s = self.state();
+        if leads {
+            s.held.insert(target.to_owned());
+        } else {
+            s.held.remove(target);
+        }
+    }
+}
+
+/// A target's elector that keeps within the bot's [`Share`]: it renews what it holds, acquires
+/// only below the cap, and hands over its target when the bot holds more than the cap (one
+/// target per round, the last in name order), so a bot that joins gets its share.
+pub struct SharedElector {
+    share: Arc<Share>,
+    target: String,
+    inner: Arc<dyn LeaderElector>,
+}
+
+impl std::fmt::Debug for SharedElector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedElector").field("target", &self.target).field("id", &self.inner.id()).finish()
+    }
+}
+
+impl SharedElector {
+    /// `inner` (the target's own election) kept within `share`.
+    pub fn new(share: Arc<Share>, target: impl Into<String>, inner: Arc<dyn LeaderElector>) -> Self {
+        Self { share, target: target.into(), inner }
+    }
+}
+
+#[async_trait]
+impl LeaderElector for SharedElector {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
+        let cap = self.share.cap().await?;
+        let held = self.share.held();
+        let leads = held.contains(&self.target);
+        if leads && held.len() > cap && held.iter().next_back() == Some(&self.target) {
+            tracing::info!(target_name = %self.target, held = held.len(), cap, "over the fair share: handing this target over");
+            self.inner.release().await?;
+            self.share.set(&self.target, false);
+            return Ok(Leadership::Follower { leader: None });
+        }
+        if !leads && held.len() >= cap {
+            let leader = self.inner.leader().await?.map(|l| l.holder);
+            return Ok(Leadership::Follower { leader });
+        }
+        let outcome = self.inner.acquire_or_renew().await;
+        self.share.set(&self.target, matches!(outcome, Ok(Leadership::Leader(_))));
+        outcome
+    }
+
+    async fn release(&self) -> Result<(), ElectionError> {
+        self.share.set(&self.target, false);
+        self.inner.release().await
+    }
+
+    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+        self.inner.leader().await
+    }
+
+    fn watch(&self) -> Option<watch::Receiver<u64>> {
+        self.inner.watch()
+    }
+
+    fn live_deadline(&self, lease: &Lease) -> Option<BootInstant> {
+        self.inner.live_deadline(lease)
+    }
+
+    fn raise_floor(&self, floor: FencingToken) -> bool {
+        self.inner.raise_floor(floor)
+    }
+}
