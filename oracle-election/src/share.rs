@@ -50,7 +50,7 @@ pub struct Membership {
 enum Store {
     File(PathBuf),
     Redis {
-        client: ::redis::Client,
+        client: Box<::redis::Client>,
         prefix: String,
     },
     #[cfg(feature = "etcd")]
