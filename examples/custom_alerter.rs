@@ -71,7 +71,8 @@ impl Alerter for SlackWebhook {
 
     async fn send(&self, alert: &Alert) -> Result<(), AlertError> {
         let body = json!({ "text": Self::text(alert) }).to_string();
-        let sent = self.client.post(&self.url).header("content-type", "application/json").body(body).send().await;
+        let sent =
+            self.client.post(&self.url).header("content-type", "application/json").body(body).send().await;
         // The webhook URL is the secret: errors never quote it (reqwest's errors would).
         let response = sent.map_err(|e| {
             if e.is_timeout() {
@@ -113,7 +114,10 @@ impl PriceSource for Flaky {
 
     async fn fetch(&self, feed: &FeedId) -> Result<Observation, SourceError> {
         if self.down.load(Ordering::Relaxed) {
-            return Err(SourceError::Unreachable { source_name: "flaky".into(), reason: "connection refused".into() });
+            return Err(SourceError::Unreachable {
+                source_name: "flaky".into(),
+                reason: "connection refused".into(),
+            });
         }
         let price = Price::parse("3000", 8).map_err(|e| SourceError::Invalid {
             source_name: "flaky".into(),
@@ -136,7 +140,8 @@ impl Submitter for UpToDate {
     }
 
     async fn read_state(&self) -> Result<OnChainState, SubmitError> {
-        let price = Price::parse("3000", 8).map_err(|e| SubmitError::InvalidResponse { reason: e.to_string() })?;
+        let price =
+            Price::parse("3000", 8).map_err(|e| SubmitError::InvalidResponse { reason: e.to_string() })?;
         Ok(OnChainState {
             feeds: vec![FeedState { feed: FeedId::ETH_USD, price, bounds: None }],
             last_update: SystemTime::now(),
@@ -162,7 +167,10 @@ impl Submitter for UpToDate {
 }
 
 /// The fake Slack: records each payload's text and answers `ok`, as Slack does.
-async fn webhook(State(received): State<mpsc::UnboundedSender<String>>, Json(payload): Json<Value>) -> &'static str {
+async fn webhook(
+    State(received): State<mpsc::UnboundedSender<String>>,
+    Json(payload): Json<Value>,
+) -> &'static str {
     let text = payload["text"].as_str().unwrap_or("<no text>").to_owned();
     let _ = received.send(text);
     "ok"

@@ -60,7 +60,8 @@ impl PriceSource for ExchangeTicker {
             source_name: self.name.clone(),
             feed: feed.clone(),
         })?;
-        let unreachable = |reason: String| SourceError::Unreachable { source_name: self.name.clone(), reason };
+        let unreachable =
+            |reason: String| SourceError::Unreachable { source_name: self.name.clone(), reason };
         let invalid = |check: &'static str, detail: String| SourceError::Invalid {
             source_name: self.name.clone(),
             feed: feed.clone(),
@@ -69,21 +70,27 @@ impl PriceSource for ExchangeTicker {
         };
         let url = format!("{}/api/v3/ticker/price?symbol={symbol}", self.base_url);
         // `without_url`: a real exchange URL may carry an API key; the message names the symbol.
-        let response =
-            self.client.get(&url).send().await.map_err(|e| unreachable(format!("{symbol}: {}", e.without_url())))?;
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| unreachable(format!("{symbol}: {}", e.without_url())))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| unreachable(format!("{symbol}: {}", e.without_url())))?;
+        let body =
+            response.text().await.map_err(|e| unreachable(format!("{symbol}: {}", e.without_url())))?;
         if !status.is_success() {
             let said: String = body.chars().take(120).collect();
             return Err(unreachable(format!("{symbol}: HTTP {status}: {said}")));
         }
-        let json: serde_json::Value =
-            serde_json::from_str(&body).map_err(|e| unreachable(format!("{symbol}: the answer is not JSON ({e})")))?;
+        let json: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| unreachable(format!("{symbol}: the answer is not JSON ({e})")))?;
         let text = json["price"]
             .as_str()
             .ok_or_else(|| invalid("ticker price", format!("{symbol}: no string field `price` in {json}")))?;
         // Exact decimal parsing (never through f64); more than 8 fractional digits is refused.
-        let price = Price::parse(text, 8).map_err(|e| invalid("ticker price", format!("{symbol}: {text:?}: {e}")))?;
+        let price =
+            Price::parse(text, 8).map_err(|e| invalid("ticker price", format!("{symbol}: {text:?}: {e}")))?;
         if price.mantissa().is_zero() {
             return Err(SourceError::NonPositive {
                 source_name: self.name.clone(),
@@ -98,7 +105,11 @@ impl PriceSource for ExchangeTicker {
 /// What each fake exchange answers for ETHUSDT: a price, or an HTTP status.
 type Tickers = Arc<Mutex<HashMap<String, Result<&'static str, StatusCode>>>>;
 
-async fn ticker(State(tickers): State<Tickers>, Path(exchange): Path<String>, uri: Uri) -> (StatusCode, String) {
+async fn ticker(
+    State(tickers): State<Tickers>,
+    Path(exchange): Path<String>,
+    uri: Uri,
+) -> (StatusCode, String) {
     // The query is read by hand: the workspace's axum is built without its `query` feature.
     if !uri.query().unwrap_or_default().split('&').any(|kv| kv == "symbol=ETHUSDT") {
         return (StatusCode::BAD_REQUEST, r#"{"code":-1121,"msg":"Invalid symbol."}"#.into());
@@ -130,9 +141,12 @@ async fn main() -> Result<(), Error> {
     let median = MedianSource::builder(FeedId::ETH_USD)
         .source(Arc::new(FixedPriceSource::new(FeedId::ETH_USD, Price::parse("3000", 8)?)))
         .source(Arc::new(
-            HttpJsonSource::builder(FeedId::ETH_USD, format!("{base}/simple/price?ids=ethereum&vs_currencies=usd"))
-                .pointer("/ethereum/usd")
-                .build()?,
+            HttpJsonSource::builder(
+                FeedId::ETH_USD,
+                format!("{base}/simple/price?ids=ethereum&vs_currencies=usd"),
+            )
+            .pointer("/ethereum/usd")
+            .build()?,
         ))
         .source(honest.clone())
         .source(liar.clone())
@@ -149,13 +163,17 @@ async fn main() -> Result<(), Error> {
     }
 
     // The honest exchange goes down: two honest answers and a lie are not three that agree.
-    tickers.lock().unwrap_or_else(|p| p.into_inner()).insert("honest".into(), Err(StatusCode::SERVICE_UNAVAILABLE));
+    tickers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert("honest".into(), Err(StatusCode::SERVICE_UNAVAILABLE));
     let down = honest.fetch(&FeedId::ETH_USD).await.err().ok_or("the exchange is down, yet it answered")?;
     println!("the honest exchange, down: {down}");
     if !down.is_unreachable() || !down.to_string().contains("HTTP 503") {
         return Err(format!("a 503 should be Unreachable naming the status, got: {down}").into());
     }
-    let refused = median.fetch(&FeedId::ETH_USD).await.err().ok_or("the median guessed with a lie and an outage")?;
+    let refused =
+        median.fetch(&FeedId::ETH_USD).await.err().ok_or("the median guessed with a lie and an outage")?;
     println!("median with a lie and an outage: {refused}");
     if !matches!(refused, SourceError::Manipulated { .. }) {
         return Err(format!("expected a Manipulated refusal, got: {refused}").into());
@@ -168,7 +186,8 @@ async fn main() -> Result<(), Error> {
     if !matches!(garbled, SourceError::Invalid { check: "ticker price", .. }) {
         return Err(format!("expected an Invalid ticker price, got: {garbled}").into());
     }
-    let btc = honest.fetch(&FeedId::new("BTC/USD")).await.err().ok_or("BTC/USD has no symbol, yet it answered")?;
+    let btc =
+        honest.fetch(&FeedId::new("BTC/USD")).await.err().ok_or("BTC/USD has no symbol, yet it answered")?;
     println!("an unknown feed: {btc}");
     if !matches!(btc, SourceError::UnsupportedFeed { .. }) {
         return Err(format!("expected UnsupportedFeed, got: {btc}").into());

@@ -35,8 +35,8 @@ use alloy::{
 };
 use async_trait::async_trait;
 use oracle_core::{
-    AlwaysLeader, Engine, FeeEstimate, FeedId, FeedState, Fence, LogAlerter, OnChainState, PendingUpdate, Policy,
-    Price, PriceUpdate, Rejection, SubmitError, Submitter, TickFailure, TickOutcome, UpdateOutcome,
+    AlwaysLeader, Engine, FeeEstimate, FeedId, FeedState, Fence, LogAlerter, OnChainState, PendingUpdate,
+    Policy, Price, PriceUpdate, Rejection, SubmitError, Submitter, TickFailure, TickOutcome, UpdateOutcome,
     evm::classify_transport_error,
 };
 use oracle_sources::FixedPriceSource;
@@ -67,9 +67,12 @@ fn call_error(e: alloy::contract::Error) -> SubmitError {
     match e.as_decoded_interface_error::<E>() {
         Some(E::NotReporter(_)) => Rejection::NotAuthorized.into(),
         Some(E::WrongRound(r)) => {
-            Rejection::Reverted { reason: format!("WrongRound: expected {}, got {}", r.expected, r.got) }.into()
+            Rejection::Reverted { reason: format!("WrongRound: expected {}, got {}", r.expected, r.got) }
+                .into()
         }
-        Some(E::NotAPrice(_)) => Rejection::Reverted { reason: "NotAPrice: a price is not positive".into() }.into(),
+        Some(E::NotAPrice(_)) => {
+            Rejection::Reverted { reason: "NotAPrice: a price is not positive".into() }.into()
+        }
         Some(E::FromTheFuture(f)) => Rejection::Reverted {
             reason: format!("FromTheFuture: observed {} after block time {}", f.observedAt, f.blockTime),
         }
@@ -97,8 +100,11 @@ impl RoundFeedSubmitter {
     ) -> Result<alloy::contract::SolCallBuilder<&DynProvider, RoundPriceFeed::submitCall>, SubmitError> {
         let round = self.contract.latest().call().await.map_err(call_error)?._0;
         let at_18 = |feed: &FeedId| -> Result<I256, SubmitError> {
-            let price = update.price(feed).ok_or_else(|| SubmitError::Refused { reason: format!("no {feed} price") })?;
-            let mantissa = price.rescale(18).map_err(|e| SubmitError::Refused { reason: e.to_string() })?.mantissa();
+            let price = update
+                .price(feed)
+                .ok_or_else(|| SubmitError::Refused { reason: format!("no {feed} price") })?;
+            let mantissa =
+                price.rescale(18).map_err(|e| SubmitError::Refused { reason: e.to_string() })?.mantissa();
             I256::try_from(mantissa).map_err(|e| SubmitError::Refused { reason: e.to_string() })
         };
         let observed = SystemTime::now()
@@ -154,7 +160,8 @@ impl Submitter for RoundFeedSubmitter {
         if asked > cap {
             return Err(SubmitError::FeeAboveCap { asked_wei: asked, cap_wei: cap });
         }
-        let tip = self.provider.estimate_eip1559_fees().await.map_err(transport)?.max_priority_fee_per_gas.min(cap);
+        let tip =
+            self.provider.estimate_eip1559_fees().await.map_err(transport)?.max_priority_fee_per_gas.min(cap);
         let nonce = self.provider.get_transaction_count(self.from).pending().await.map_err(transport)?;
         let tx = self
             .submit_call(update)
@@ -176,8 +183,11 @@ impl Submitter for RoundFeedSubmitter {
     async fn wait(&self, pending: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
         let started = Instant::now();
         loop {
-            let receipt =
-                self.provider.get_transaction_receipt(pending.tx_hash).await.map_err(|e| classify_transport_error(&e))?;
+            let receipt = self
+                .provider
+                .get_transaction_receipt(pending.tx_hash)
+                .await
+                .map_err(|e| classify_transport_error(&e))?;
             if let Some(r) = receipt {
                 let block = r.block_number.unwrap_or_default();
                 return Ok(if r.status() {
@@ -214,12 +224,16 @@ fn engine(submitter: RoundFeedSubmitter, btc_usd: &str, eth_usd: &str) -> Result
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let anvil_bin = std::env::var_os("ANVIL").map(PathBuf::from).unwrap_or_else(|| repo.join(".tools/bin/anvil"));
+    let anvil_bin =
+        std::env::var_os("ANVIL").map(PathBuf::from).unwrap_or_else(|| repo.join(".tools/bin/anvil"));
     let anvil = Anvil::at(anvil_bin).try_spawn()?;
     let owner = PrivateKeySigner::from(anvil.keys()[0].clone());
     let reporter = PrivateKeySigner::from(anvil.keys()[1].clone());
     let connect = |signer: &PrivateKeySigner| {
-        ProviderBuilder::new().wallet(EthereumWallet::from(signer.clone())).connect_http(anvil.endpoint_url()).erased()
+        ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer.clone()))
+            .connect_http(anvil.endpoint_url())
+            .erased()
     };
     let submitter = |signer: &PrivateKeySigner, address: Address| {
         let provider = connect(signer);
@@ -232,7 +246,8 @@ async fn main() -> Result<(), Error> {
     };
 
     let e18 = U256::from(10u8).pow(U256::from(18u8));
-    let (btc0, eth0) = (I256::try_from(U256::from(95_000u64) * e18)?, I256::try_from(U256::from(3_000u64) * e18)?);
+    let (btc0, eth0) =
+        (I256::try_from(U256::from(95_000u64) * e18)?, I256::try_from(U256::from(3_000u64) * e18)?);
     let owner_provider = connect(&owner);
     let feed = *RoundPriceFeed::deploy(&owner_provider, reporter.address(), btc0, eth0).await?.address();
     println!("RoundPriceFeed at {feed}, reporter {}", reporter.address());
@@ -243,7 +258,10 @@ async fn main() -> Result<(), Error> {
         return Err(format!("expected round 1 to land, got {:?}", report.outcome).into());
     };
     let stored = RoundPriceFeed::new(feed, owner_provider.clone()).latest().call().await?;
-    println!("round {} in block {}: BTC {} ETH {} (tx {})", stored._0, landed.block, stored._1, stored._2, landed.tx_hash);
+    println!(
+        "round {} in block {}: BTC {} ETH {} (tx {})",
+        stored._0, landed.block, stored._1, stored._2, landed.tx_hash
+    );
     let as_e18 = |q: &str| -> Result<I256, Error> { Ok(I256::try_from(Price::parse(q, 18)?.mantissa())?) };
     if stored._0 != U80::from(1u8) || stored._1 != as_e18("97000.5")? || stored._2 != as_e18("3100")? {
         return Err("the contract does not hold round 1 with the sources' prices".into());
@@ -265,7 +283,9 @@ async fn main() -> Result<(), Error> {
         {
             println!("simulation refused it: NotAuthorized, nothing sent");
         }
-        other => return Err(format!("expected a refused simulation and no transaction, got {other:?}").into()),
+        other => {
+            return Err(format!("expected a refused simulation and no transaction, got {other:?}").into());
+        }
     }
     Ok(())
 }
