@@ -123,7 +123,7 @@ impl Postgres {
             .arg("-l")
             .arg(&log)
             .args(["-o", &options, "-w", "start"])
-            .status();
+            .output();
         if !started.is_ok_and(|out| out.status.success()) {
             panic!("postgres did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         }
