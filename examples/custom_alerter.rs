@@ -37,13 +37,14 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 struct SlackWebhook {
     url: String,
     client: reqwest::Client,
+    timeout: Duration,
 }
 
 impl SlackWebhook {
     const CHANNEL: &'static str = "slack";
 
     fn new(url: String, timeout: Duration) -> Result<Self, Error> {
-        Ok(Self { url, client: reqwest::Client::builder().timeout(timeout).build()? })
+        Ok(Self { url, client: reqwest::Client::builder().timeout(timeout).build()?, timeout })
     }
 
     fn text(alert: &Alert) -> String {
@@ -76,7 +77,7 @@ impl Alerter for SlackWebhook {
         // The webhook URL is the secret: errors never quote it (reqwest's errors would).
         let response = sent.map_err(|e| {
             if e.is_timeout() {
-                AlertError::TimedOut { channel: Self::CHANNEL, after: Duration::from_secs(5) }
+                AlertError::TimedOut { channel: Self::CHANNEL, after: self.timeout }
             } else {
                 AlertError::Delivery { channel: Self::CHANNEL, reason: "cannot reach the webhook".into() }
             }

@@ -257,7 +257,9 @@ async fn main() -> Result<(), Error> {
     let TickOutcome::Submitted(landed) = &report.outcome else {
         return Err(format!("expected round 1 to land, got {:?}", report.outcome).into());
     };
-    let stored = RoundPriceFeed::new(feed, owner_provider.clone()).latest().call().await?;
+    // Read at the receipt's block: a node may answer `latest` from the block before for a moment.
+    let stored =
+        RoundPriceFeed::new(feed, owner_provider.clone()).latest().block(landed.block.into()).call().await?;
     println!(
         "round {} in block {}: BTC {} ETH {} (tx {})",
         stored._0, landed.block, stored._1, stored._2, landed.tx_hash
