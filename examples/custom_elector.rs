@@ -2,7 +2,8 @@
 //!
 //! `PG_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run -p oracle-examples --example custom_elector`
 //!
-//! The test suite starts a throwaway server (`tests/it/examples.rs`) and passes its URL. The
+//! Any PostgreSQL (9.5 or later) where the user may create a table will do; the test suite starts
+//! a throwaway server (`tests/it/examples.rs`) and passes its URL. The
 //! lease is one row per election, taken or renewed by one statement, with the server's clock as
 //! the only clock that decides expiry:
 //!
@@ -10,15 +11,15 @@
 //! INSERT INTO oracle_leases AS l (name, holder, token, expires_at)
 //! VALUES ($1, $2, $3, now() + make_interval(secs => $4::float8))
 //! ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
-//!     token = CASE WHEN l.holder = excluded.holder AND l.expires_at >= now()
+//!     token = CASE WHEN l.holder = excluded.holder AND l.expires_at >= now() AND l.token >= excluded.token
 //!                  THEN l.token ELSE greatest(l.token + 1, excluded.token) END
 //! WHERE l.expires_at < now() OR l.holder = excluded.holder
 //! RETURNING token
 //! ```
 //!
 //! A renewal keeps the term's token; a new term (another holder, or this one after its lease
-//! lapsed or was released) takes a larger one, and the row is never deleted, so tokens only
-//! grow. A release ends the term by moving `expires_at` into the past.
+//! lapsed or was released, or a term whose token fell below the floor a fenced target reported
+//! through `raise_floor`) takes a larger one, and the row is never deleted, so tokens only grow. A release ends the term by moving `expires_at` into the past.
 //!
 //! Two engines run with an elector each: one leads, the other follows; the leader stops (its
 //! engine releases leadership on the way out) and the follower takes over with a larger token.
@@ -52,7 +53,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 const ACQUIRE: &str = "INSERT INTO oracle_leases AS l (name, holder, token, expires_at)
     VALUES ($1, $2, $3, now() + make_interval(secs => $4::float8))
     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
-        token = CASE WHEN l.holder = excluded.holder AND l.expires_at >= now()
+        token = CASE WHEN l.holder = excluded.holder AND l.expires_at >= now() AND l.token >= excluded.token
                      THEN l.token ELSE greatest(l.token + 1, excluded.token) END
     WHERE l.expires_at < now() OR l.holder = excluded.holder
     RETURNING token";
