@@ -190,16 +190,22 @@ impl Submitter for RoundFeedSubmitter {
                 .map_err(|e| classify_transport_error(&e))?;
             if let Some(r) = receipt {
                 let block = r.block_number.unwrap_or_default();
-                return Ok(if r.status() {
-                    UpdateOutcome::Mined {
-                        tx_hash: r.transaction_hash,
-                        block,
-                        gas_used: r.gas_used,
-                        effective_gas_price: r.effective_gas_price,
-                    }
-                } else {
-                    UpdateOutcome::Reverted { tx_hash: r.transaction_hash, block }
-                });
+                // A receipt can show before the node answers `latest` from its block; returning
+                // then would let the next `read_state` see the round before this one.
+                let latest =
+                    self.provider.get_block_number().await.map_err(|e| classify_transport_error(&e))?;
+                if latest >= block {
+                    return Ok(if r.status() {
+                        UpdateOutcome::Mined {
+                            tx_hash: r.transaction_hash,
+                            block,
+                            gas_used: r.gas_used,
+                            effective_gas_price: r.effective_gas_price,
+                        }
+                    } else {
+                        UpdateOutcome::Reverted { tx_hash: r.transaction_hash, block }
+                    });
+                }
             }
             if started.elapsed() > self.receipt_timeout {
                 return Ok(UpdateOutcome::Stuck { waited: started.elapsed() });
@@ -257,7 +263,7 @@ async fn main() -> Result<(), Error> {
     let TickOutcome::Submitted(landed) = &report.outcome else {
         return Err(format!("expected round 1 to land, got {:?}", report.outcome).into());
     };
-    // Read at the receipt's block: a node may answer `latest` from the block before for a moment.
+    // Read at the receipt's block, whatever `latest` is by now.
     let stored =
         RoundPriceFeed::new(feed, owner_provider.clone()).latest().block(landed.block.into()).call().await?;
     println!(
