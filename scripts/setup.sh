@@ -35,6 +35,9 @@ command -v jq >/dev/null || need_apt+=(jq)
 command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+# The custom_elector example's test (tests/it/examples.rs) runs its own PostgreSQL server
+# (Debian keeps the server's binaries off PATH, under /usr/lib/postgresql/<version>/bin).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
