@@ -78,7 +78,11 @@ impl Membership {
         ttl: Duration,
     ) -> Result<Self, ElectionError> {
         let client = url.client()?;
-        Ok(Self { id: id.into(), ttl, store: Store::Redis { client: Box::new(client), prefix: prefix.to_owned() } })
+        Ok(Self {
+            id: id.into(),
+            ttl,
+            store: Store::Redis { client: Box::new(client), prefix: prefix.to_owned() },
+        })
     }
 
     /// Members as etcd keys `<prefix>/member/<id>` under a lease of `ttl` (whole seconds, at

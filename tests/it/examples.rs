@@ -181,3 +181,11 @@ fn run_ok(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_targets_are_shared_by_a_fleet_and_a_dead_bots_share_moves() {
+    let redis = oracle_tests::election::RedisServer::start().await;
+    let out = run_with("many_targets", &[("REDIS_URL", &redis.url())]).await;
+    assert!(out.contains("a move to $3100: 6 updates"), "{out}");
+    assert!(out.contains("only bot-c's targets moved"), "{out}");
+}
