@@ -64,27 +64,8 @@ pub enum ConfigError {
     },
 }
 
-/// A secret string: zeroed on drop, never printed.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: String) -> Self {
-        Self(Zeroizing::new(value))
-    }
-
-    /// The secret itself: only for the one place that uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// The workspace's one secret type: zeroed on drop, never printed.
+pub use oracle_core::secret::Secret;
 
 /// The updater key: prints its address, never the key.
 #[derive(Clone)]
@@ -394,7 +375,7 @@ fn alert_settings(v: &Vars<'_>) -> Result<AlertSettings, ConfigError> {
         })?;
     }
     if let Some(url) = v.get("DISCORD_WEBHOOK_URL") {
-        DiscordAlerter::builder(&oracle_alerts::Secret::new(url))
+        DiscordAlerter::builder(&Secret::new(url))
             .map_err(|e| ConfigError::Invalid { var: "DISCORD_WEBHOOK_URL", reason: e.to_string() })?;
     }
     let api_url = |var: &'static str, default: &str| -> Result<String, ConfigError> {

@@ -8,6 +8,7 @@
 //! - [`Alerter`]: delivers [`Alert`]s.
 //! - [`decide`]: the pure decision of a tick, from state, observations, [`Policy`] and time.
 //! - [`Engine`]: composes the above and ticks until cancelled, recording a [`TickReport`] per tick.
+//! - [`secret`]: [`Secret`](secret::Secret) and URL redaction, shared by every crate.
 //! - [`evm`] (feature `evm`, on by default): the submitter for `ManualPriceOracle` on alloy.
 //!
 //! # Example
@@ -77,6 +78,7 @@ pub mod evm;
 mod feed;
 mod policy;
 mod price;
+pub mod secret;
 mod source;
 mod submit;
 

@@ -106,6 +106,8 @@ pub(crate) fn quoted(value: &str) -> String {
 }
 
 use async_trait::async_trait;
+/// The workspace's one secret type (the etcd password), re-exported for convenience.
+pub use oracle_core::secret::Secret;
 pub use oracle_core::{
     AlwaysLeader, ElectionError, Fence, FencingToken, LeaderElector, LeaderInfo, Leadership, Lease, LeaseLost,
 };
@@ -113,7 +115,7 @@ pub use oracle_core::{
 #[cfg(feature = "etcd")]
 pub use crate::etcd::EtcdElector;
 pub use crate::{
-    config::{DEFAULT_ETCD_ELECTION, ElectorConfig, EtcdAuth, EtcdConfig, EtcdTls, Secret, env},
+    config::{DEFAULT_ETCD_ELECTION, ElectorConfig, EtcdAuth, EtcdConfig, EtcdTls, env},
     file::FileElector,
     lease::{LeaseConfig, LeaseConfigBuilder},
     redis::{RedisElector, RedisUrl},

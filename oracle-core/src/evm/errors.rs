@@ -8,9 +8,9 @@ use alloy::{
 // The fenced oracle's errors are a superset of the plain one's: one decoder serves both.
 use super::{
     bindings::FencedPriceOracle::FencedPriceOracleErrors as OracleErrors,
-    rpc::{endpoint_refusal, one_line, redact_urls},
+    rpc::{endpoint_refusal, one_line},
 };
-use crate::{Rejection, SubmitError};
+use crate::{Rejection, SubmitError, secret::redact_urls};
 
 /// The most characters of a transport's message kept in an error: whatever a server or a
 /// library puts into it, the error stays one line of readable length.

@@ -34,7 +34,7 @@ pub use self::{
     journal::JournalError,
     rpc::{
         EndpointStats, FailoverConfig, FailoverTransport, MAX_ANSWER_BYTES, NotJsonRpc, RpcUrl, connect,
-        connect_failover, describe_metrics, redact_urls,
+        connect_failover, describe_metrics,
     },
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
 };

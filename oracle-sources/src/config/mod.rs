@@ -80,7 +80,7 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         format!("line {line}, column {column}: ")
     });
-    format!("{}{}", at.unwrap_or_default(), oracle_core::evm::redact_urls(e.message().trim()))
+    format!("{}{}", at.unwrap_or_default(), oracle_core::secret::redact_urls(e.message().trim()))
 }
 
 /// One source, by kind.

@@ -12,7 +12,7 @@ use std::{
 use alloy::transports::http::reqwest::{self, Url};
 use async_trait::async_trait;
 use oracle_core::{
-    FeedId, MAX_DECIMALS, Observation, Price, PriceError, PriceSource, SourceError, evm::redact_urls,
+    FeedId, MAX_DECIMALS, Observation, Price, PriceError, PriceSource, SourceError, secret::redact_urls,
 };
 
 use crate::Error;

@@ -38,9 +38,8 @@ use tower::Service;
 use super::{
     RpcUrl,
     http::{HttpEndpoint, packet_refusal},
-    redact_urls,
 };
-use crate::evm::EvmError;
+use crate::{evm::EvmError, secret::redact_urls};
 
 /// Settings of a [`FailoverTransport`].
 #[derive(Debug, Clone)]
