@@ -91,14 +91,16 @@ impl MedianSourceBuilder {
     pub fn build(self) -> Result<MedianSource, Error> {
         let n = self.sources.len();
         if n == 0 {
-            return Err(Error::Config(format!("median for {}: no sources", self.feed)));
+            return Err(Error::invalid("median", &self.feed, "sources", "no sources"));
         }
         let min_sources = self.min_sources.unwrap_or(n / 2 + 1);
         if min_sources == 0 || min_sources > n {
-            return Err(Error::Config(format!(
-                "median for {}: min_sources {min_sources} must be between 1 and the {n} source(s)",
-                self.feed
-            )));
+            return Err(Error::invalid(
+                "median",
+                &self.feed,
+                "min_sources",
+                format!("min_sources {min_sources} must be between 1 and the {n} source(s)"),
+            ));
         }
         let name = format!("median:{}", self.feed);
         Ok(MedianSource {

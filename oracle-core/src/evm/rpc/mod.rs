@@ -35,18 +35,13 @@ pub struct RpcUrl {
 impl RpcUrl {
     /// Parses an `http`/`https` URL; the error never repeats the URL itself.
     pub fn parse(text: &str) -> Result<Self, EvmError> {
-        let url = url::Url::parse(text.trim())
-            .map_err(|e| EvmError::Config(format!("not a valid RPC URL ({e})")))?;
+        let url = url::Url::parse(text.trim()).map_err(EvmError::RpcUrlSyntax)?;
         match url.scheme() {
             "http" | "https" => {}
-            other => {
-                return Err(EvmError::Config(format!(
-                    "RPC URL scheme {other:?} is not supported: use http:// or https://"
-                )));
-            }
+            other => return Err(EvmError::RpcUrlScheme { scheme: other.to_owned() }),
         }
         if url.host_str().is_none() {
-            return Err(EvmError::Config("RPC URL has no host".into()));
+            return Err(EvmError::RpcUrlNoHost);
         }
         Ok(Self { secret: SecretUrl::from_url(url.clone()), url })
     }
@@ -86,7 +81,7 @@ pub fn connect(url: &RpcUrl, timeout: Duration) -> Result<DynProvider, EvmError>
         .timeout(timeout)
         .connect_timeout(timeout)
         .build()
-        .map_err(|e| EvmError::Config(format!("cannot build the HTTP client: {e}")))?;
+        .map_err(|e| EvmError::HttpClient { reason: e.to_string() })?;
     let is_local = url.url.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."));
     let rpc = RpcClient::new(http::EndpointTransport(http::HttpEndpoint::new(url.clone(), client)), is_local);
     Ok(ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased())
