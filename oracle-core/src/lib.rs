@@ -9,6 +9,7 @@
 //! - [`decide`]: the pure decision of a tick, from state, observations, [`Policy`] and time.
 //! - [`Engine`]: composes the above and ticks until cancelled, recording a [`TickReport`] per tick.
 //! - [`secret`]: [`Secret`](secret::Secret) and URL redaction, shared by every crate.
+//! - `test_utils` (feature `test-utils`): in-memory doubles of the four traits for tests.
 //! - [`evm`] (feature `evm`, on by default): the submitter for `ManualPriceOracle` on alloy.
 //!
 //! # Example
@@ -81,6 +82,9 @@ mod price;
 pub mod secret;
 mod source;
 mod submit;
+// Compiled for this crate's own tests too: one set of doubles, not a copy per test module.
+#[cfg(any(test, feature = "test-utils"))]
+pub mod test_utils;
 
 pub use alloy_primitives::{Address, B256, U256};
 
