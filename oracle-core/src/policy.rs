@@ -125,7 +125,7 @@ impl Policy {
     /// direction (default 2: the tick that first sees it and the next one). 1 sends at once.
     /// The trade-off: a true crash reaches the chain `confirm_ticks - 1` intervals later; a
     /// manipulated or glitched price that reverts within the hold never does. See
-    /// [`crate::confirm`].
+    /// [`crate::confirm`](mod@crate::confirm).
     pub fn confirm_ticks(&self) -> u32 {
         self.confirm_ticks
     }

@@ -73,6 +73,10 @@
 //! - [`redis`]: any number of hosts, one Redis (read its docs for Redis's limits).
 //! - `etcd` (feature `etcd`, needs `protoc` to build): a consensus store; the safest choice.
 
+// A dev-dependency of the failover benchmark example, not of the unit tests.
+#[cfg(test)]
+use tempfile as _;
+
 mod config;
 #[cfg(feature = "etcd")]
 pub mod etcd;

@@ -29,6 +29,24 @@
 //! assert_eq!(obs.source, "fixed:ELIZAOS/USD");
 //! # }
 //! ```
+//!
+//! The common path, as the bot takes it: feeds from TOML, built over the source chain's provider
+//! (`Providers::new(provider)`; a configuration of off-chain sources needs none), then handed to
+//! the engine with `EngineBuilder::sources`.
+//!
+//! ```
+//! use oracle_core::FeedId;
+//! use oracle_sources::{Providers, SourceConfig};
+//!
+//! let config = SourceConfig::from_toml_str(r#"
+//!     [feeds."ELIZAOS/USD"]
+//!     kind = "fixed"
+//!     price = "0.10"
+//! "#)?;
+//! let sources = config.build(&Providers::none())?;
+//! assert!(sources.contains_key(&FeedId::ELIZAOS_USD));
+//! # Ok::<(), oracle_sources::Error>(())
+//! ```
 
 mod bps;
 mod chainlink;

@@ -61,6 +61,18 @@ pub struct MedianSourceBuilder {
     max_spread_bps: u64,
 }
 
+// By hand: the sources are trait objects, shown by name.
+impl std::fmt::Debug for MedianSourceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MedianSourceBuilder")
+            .field("feed", &self.feed)
+            .field("sources", &self.sources.iter().map(|s| s.name().to_owned()).collect::<Vec<_>>())
+            .field("min_sources", &self.min_sources)
+            .field("max_spread_bps", &self.max_spread_bps)
+            .finish()
+    }
+}
+
 impl MedianSourceBuilder {
     /// Adds a source (asked for the same feed).
     pub fn source(mut self, source: Arc<dyn PriceSource>) -> Self {

@@ -1,4 +1,4 @@
-//! Engine parts for tests: an engine builder over a [`Deployment`](crate::Deployment) with every
+//! Engine parts for tests: an engine builder over a [`crate::Deployment`] with every
 //! part replaceable. The recording alerter and the leader with a chosen fencing token are
 //! oracle-core's (`test_utils`), re-exported here so the tests keep one import path.
 

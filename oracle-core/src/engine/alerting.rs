@@ -44,7 +44,7 @@ pub mod keys {
     pub const GAS_TOO_HIGH: &str = "skip:gas_too_high";
     /// Error: a transaction stuck at the gas cap cannot be replaced. Clears when it resolves.
     pub const STUCK_AT_CAP: &str = "stuck-at-cap";
-    /// Info event (only with [`AlertRules::leadership`]): this bot gained or lost leadership.
+    /// Info event (only with [`AlertRules::leadership`](super::AlertRules::leadership)): this bot gained or lost leadership.
     pub const LEADERSHIP: &str = "leadership";
     /// Error: the leader election's backend did not answer. Clears at the first tick whose
     /// election round answered (as leader or follower).
