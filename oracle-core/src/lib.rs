@@ -69,6 +69,10 @@
 //! # Ok(()) }
 //! ```
 
+// Dev-dependencies of the `evm` module's tests (keystores, journals): unused without it.
+#[cfg(all(test, not(feature = "evm")))]
+use {rand as _, tempfile as _};
+
 mod alert;
 mod clock;
 pub mod confirm;
