@@ -2,13 +2,14 @@
 //!
 //! `cargo run -p oracle-examples --example embed_engine`
 //!
-//! The source is a scripted feed; the target is an in-memory store that accepts any update. The
+//! The source is a scripted feed of your own; the target is oracle-core's in-memory one
+//! (`test_utils::MemoryTarget`, feature `test-utils`), which accepts and lands any update. The
 //! engine decides, "submits" and records each tick; the example follows the ticks through the
 //! engine's status channel and stops the engine with its cancellation token.
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, SystemTime},
@@ -16,13 +17,14 @@ use std::{
 
 use async_trait::async_trait;
 use oracle_core::{
-    AlwaysLeader, B256, Engine, FeedId, FeedState, Fence, LogAlerter, Observation, OnChainState,
-    PendingUpdate, Policy, Price, PriceSource, PriceUpdate, SourceError, SubmitError, Submitter, TickOutcome,
-    UpdateOutcome,
+    AlwaysLeader, Engine, FeedId, LogAlerter, Observation, Policy, Price, PriceSource, SourceError,
+    TickOutcome, test_utils::MemoryTarget,
 };
 use tokio_util::sync::CancellationToken;
 
-/// A feed that walks through scripted prices, one per call.
+/// Your source: here a feed that walks through scripted prices, one per call. (oracle-core's
+/// `test_utils::ScriptedSource` does the same; it is written out here because implementing
+/// `PriceSource` is what an embedder does.)
 struct Scripted {
     prices: Vec<&'static str>,
     next: AtomicUsize,
@@ -46,67 +48,13 @@ impl PriceSource for Scripted {
     }
 }
 
-/// A target that keeps one price in memory and "mines" every update at once.
-struct MemoryTarget {
-    stored: Mutex<(Price, SystemTime)>,
-    sent: AtomicUsize,
-}
-
-impl MemoryTarget {
-    fn stored(&self) -> (Price, SystemTime) {
-        *self.stored.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[async_trait]
-impl Submitter for MemoryTarget {
-    fn name(&self) -> &str {
-        "memory"
-    }
-
-    async fn read_state(&self) -> Result<OnChainState, SubmitError> {
-        let (price, last_update) = self.stored();
-        Ok(OnChainState {
-            feeds: vec![FeedState { feed: FeedId::ETH_USD, price, bounds: None }],
-            last_update,
-            deviation_rule: None,
-            fee: None,
-            balance_wei: None,
-            block: None,
-            chain_time: None,
-        })
-    }
-
-    async fn simulate(&self, _update: &PriceUpdate, _fence: &Fence) -> Result<(), SubmitError> {
-        Ok(())
-    }
-
-    async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
-        fence.check()?;
-        let nonce = self.sent.fetch_add(1, Ordering::Relaxed) as u64;
-        Ok(PendingUpdate::new(B256::with_last_byte(nonce as u8), nonce, update.clone()))
-    }
-
-    async fn wait(&self, pending: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
-        if let Some(price) = pending.update.price(&FeedId::ETH_USD) {
-            *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = (*price, SystemTime::now());
-        }
-        Ok(UpdateOutcome::Mined {
-            tx_hash: pending.tx_hash,
-            block: pending.nonce,
-            gas_used: 0,
-            effective_gas_price: 0,
-        })
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber_init();
-    let target = Arc::new(MemoryTarget {
-        stored: Mutex::new((Price::parse("3000", 8)?, SystemTime::UNIX_EPOCH)),
-        sent: AtomicUsize::new(0),
-    });
+    // The target: oracle-core's in-memory one (feature `test-utils`), which lands every update
+    // at once. Yours implements `Submitter` for your contract or API the same way.
+    let target =
+        Arc::new(MemoryTarget::holding(FeedId::ETH_USD, Price::parse("3000", 8)?, SystemTime::UNIX_EPOCH));
     let source = Arc::new(Scripted {
         prices: vec!["3000", "3010", "3100", "3101", "2900"],
         next: AtomicUsize::new(0),
@@ -144,8 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     cancel.cancel();
     runner.await?;
-    let (price, _) = target.stored();
-    println!("stored ETH/USD: {price}; updates sent: {}", target.sent.load(Ordering::Relaxed));
+    let stored = target.state().feeds.iter().map(|f| f.price.to_string()).collect::<Vec<_>>().join(", ");
+    println!("stored ETH/USD: {stored}; updates sent: {}", target.sent().len());
     Ok(())
 }
 

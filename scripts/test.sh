@@ -17,6 +17,26 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "feature gates: each library alone, with no features and with each feature alone"
+# `cargo check` only (quick): a feature that does not really gate, or code that needs one it
+# does not enable, fails here rather than in an embedder's build.
+for spec in "oracle-core:evm test-utils" "oracle-sources:" "oracle-election:etcd etcd-tls" \
+    "oracle-alerts:telegram discord"; do
+    crate=${spec%%:*}
+    cargo check -q --locked -p "$crate" --no-default-features --all-targets
+    for feature in ${spec#*:}; do
+        cargo check -q --locked -p "$crate" --no-default-features --features "$feature" --all-targets
+    done
+done
+# Without `evm`, oracle-core must not pull in alloy (`cargo tree -i` fails when it is absent).
+if cargo tree -q --locked -p oracle-core --no-default-features -e normal -i alloy >/dev/null 2>&1; then
+    echo "oracle-core without features depends on alloy" >&2
+    exit 1
+fi
+
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --locked
+
 step "contract artifacts match the source"
 node contracts/build.mjs --check
 

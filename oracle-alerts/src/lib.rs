@@ -44,7 +44,6 @@
 mod error;
 pub mod format;
 mod layer;
-mod secret;
 
 #[cfg(feature = "discord")]
 mod discord;
@@ -53,6 +52,9 @@ mod http;
 #[cfg(feature = "telegram")]
 mod telegram;
 
+/// The workspace's one secret type, re-exported so a token can be wrapped without naming
+/// `oracle_core`.
+pub use oracle_core::secret::Secret;
 pub use oracle_core::{Alert, AlertError, AlertKind, Alerter, LogAlerter, Severity};
 
 #[cfg(feature = "discord")]
@@ -68,7 +70,6 @@ pub use self::{
         DEFAULT_MIN_BACKOFF, DEFAULT_QUEUE_CAPACITY, DEFAULT_REMINDER_INTERVAL, DEFAULT_RETRIES,
         DEFAULT_SEND_TIMEOUT, DROPPED_TOTAL, FAILURES_TOTAL, RateLimit, SENT_TOTAL, describe_metrics,
     },
-    secret::Secret,
 };
 
 /// Checks an API base URL (`TELEGRAM_API_URL`, `DISCORD_API_URL`): `http(s)://host[:port][/path]`,

@@ -76,7 +76,7 @@ pub fn alerters(config: &BotConfig) -> Result<Alerters, BotError> {
         (Some(token), Some(chat)) => {
             let chat: TelegramChat = chat.parse()?;
             tracing::info!(%chat, api = %settings.telegram_api_url, min_severity = %settings.telegram_min_severity, "alerts go to Telegram");
-            let telegram = TelegramAlerter::builder(oracle_alerts::Secret::new(token.expose()), chat)
+            let telegram = TelegramAlerter::builder(token.clone(), chat)
                 .api_url(settings.telegram_api_url.clone())
                 .context(context.clone())
                 .build()?;
@@ -93,7 +93,7 @@ pub fn alerters(config: &BotConfig) -> Result<Alerters, BotError> {
     }
     if let Some(url) = &config.discord_webhook_url {
         tracing::info!(api = %settings.discord_api_url, min_severity = %settings.discord_min_severity, "alerts go to Discord");
-        let discord = DiscordAlerter::builder(&oracle_alerts::Secret::new(url.expose()))?
+        let discord = DiscordAlerter::builder(url)?
             .api_url(settings.discord_api_url.clone())
             .context(context)
             .build()?;
@@ -148,7 +148,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
             let id = provider.get_chain_id().await.map_err(|e| {
                 BotError::Target(oracle_core::evm::EvmError::Unreachable {
                     chain: chain.to_owned(),
-                    reason: oracle_core::evm::redact_urls(&e.to_string()),
+                    reason: oracle_core::secret::redact_urls(&e.to_string()),
                 })
             })?;
             if id != want {

@@ -6,7 +6,7 @@ use std::{collections::HashMap, fmt, time::Duration};
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use oracle_alerts::{DiscordAlerter, TelegramChat};
 use oracle_core::{
-    Policy, Price, Severity,
+    Policy, PolicyError, Price, Severity,
     evm::{
         RpcUrl,
         keys::{KeySource, PasswordSource, load_signer},
@@ -64,27 +64,8 @@ pub enum ConfigError {
     },
 }
 
-/// A secret string: zeroed on drop, never printed.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: String) -> Self {
-        Self(Zeroizing::new(value))
-    }
-
-    /// The secret itself: only for the one place that uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+/// The workspace's one secret type: zeroed on drop, never printed.
+pub use oracle_core::secret::Secret;
 
 /// The updater key: prints its address, never the key.
 #[derive(Clone)]
@@ -394,7 +375,7 @@ fn alert_settings(v: &Vars<'_>) -> Result<AlertSettings, ConfigError> {
         })?;
     }
     if let Some(url) = v.get("DISCORD_WEBHOOK_URL") {
-        DiscordAlerter::builder(&oracle_alerts::Secret::new(url))
+        DiscordAlerter::builder(&Secret::new(url))
             .map_err(|e| ConfigError::Invalid { var: "DISCORD_WEBHOOK_URL", reason: e.to_string() })?;
     }
     let api_url = |var: &'static str, default: &str| -> Result<String, ConfigError> {
@@ -427,6 +408,35 @@ fn alert_settings(v: &Vars<'_>) -> Result<AlertSettings, ConfigError> {
 }
 
 /// Fails with "must be above 0" naming `var` when `is_zero`.
+/// The setting that broke a policy rule, and the rule in the settings' own words and units.
+fn policy_error(e: &PolicyError, [low_balance, min_balance]: [Price; 2]) -> ConfigError {
+    let above_0 = "must be above 0".to_owned();
+    let (var, reason) = match e {
+        PolicyError::ZeroDeviationThreshold => ("DEVIATION_THRESHOLD_PCT", above_0),
+        PolicyError::ZeroHeartbeat => ("HEARTBEAT_S", above_0),
+        PolicyError::ZeroGasPriceCap => ("MAX_GAS_PRICE_GWEI", above_0),
+        PolicyError::MinIntervalAboveHeartbeat { min_interval, heartbeat } => (
+            "MIN_UPDATE_INTERVAL_S",
+            format!(
+                "the minimum interval ({}s) must not exceed HEARTBEAT_S ({}s)",
+                min_interval.as_secs(),
+                heartbeat.as_secs()
+            ),
+        ),
+        PolicyError::LowBalanceBelowMinimum { .. } => (
+            "LOW_BALANCE_ETH",
+            format!("the warning level ({low_balance}) must not be below MIN_BALANCE_ETH ({min_balance})"),
+        ),
+        PolicyError::ZeroConfirmTicks => (
+            "MAX_PRICE_DEVIATION_CONFIRM_TICKS",
+            "large moves need at least 1 confirming tick (1 sends at once)".to_owned(),
+        ),
+        // A rule added to the policy later: its own message, attributed to the policy.
+        other => ("the update policy", other.to_string()),
+    };
+    ConfigError::Invalid { var, reason }
+}
+
 fn positive(var: &'static str, is_zero: bool) -> Result<(), ConfigError> {
     if is_zero {
         return Err(ConfigError::Invalid { var, reason: "must be above 0".into() });
@@ -640,40 +650,17 @@ impl BotConfig {
             v.decimal("GAS_PRICE_MULTIPLIER", "1.2", 3, "a multiplier with at most 3 decimals, e.g. 1.2")?;
         let low_balance = v.decimal("LOW_BALANCE_ETH", "0.01", 18, "an amount of ETH, e.g. 0.01")?;
         let min_balance = v.decimal("MIN_BALANCE_ETH", "0.001", 18, "an amount of ETH, e.g. 0.001")?;
-        if low_balance.mantissa() < min_balance.mantissa() {
-            return Err(ConfigError::Invalid {
-                var: "LOW_BALANCE_ETH",
-                reason: format!(
-                    "the warning level ({low_balance}) must not be below MIN_BALANCE_ETH ({min_balance})"
-                ),
-            });
-        }
         let to_u64 = |var: &'static str, p: Price| -> Result<u64, ConfigError> {
             u64::try_from(p.mantissa()).map_err(|_| ConfigError::Invalid { var, reason: "too large".into() })
         };
         let to_u128 = |var: &'static str, p: Price| -> Result<u128, ConfigError> {
             u128::try_from(p.mantissa()).map_err(|_| ConfigError::Invalid { var, reason: "too large".into() })
         };
-        for (var, value) in [
-            ("DEVIATION_THRESHOLD_PCT", deviation),
-            ("MAX_PRICE_DEVIATION_PCT", review),
-            ("MAX_GAS_PRICE_GWEI", gas_cap),
-        ] {
-            positive(var, value.is_zero())?;
-        }
+        // The policy checks its own rules (`PolicyError`); only the review threshold's floor is
+        // the bot's (the policy accepts 0: every move reviewed).
+        positive("MAX_PRICE_DEVIATION_PCT", review.is_zero())?;
         let min_interval = v.duration("MIN_UPDATE_INTERVAL_S", 60, false)?;
         let heartbeat = v.duration("HEARTBEAT_S", 3300, false)?;
-        positive("HEARTBEAT_S", heartbeat.is_zero())?;
-        if min_interval > heartbeat {
-            return Err(ConfigError::Invalid {
-                var: "MIN_UPDATE_INTERVAL_S",
-                reason: format!(
-                    "the minimum interval ({}s) must not exceed HEARTBEAT_S ({}s)",
-                    min_interval.as_secs(),
-                    heartbeat.as_secs()
-                ),
-            });
-        }
         let policy = Policy::builder()
             .deviation_threshold_bps(to_u64("DEVIATION_THRESHOLD_PCT", deviation)?)
             .review_threshold_bps(to_u64("MAX_PRICE_DEVIATION_PCT", review)?)
@@ -688,7 +675,7 @@ impl BotConfig {
             .min_balance_wei(min_balance.mantissa())
             .low_balance_wei(low_balance.mantissa())
             .build()
-            .map_err(|e| ConfigError::Invalid { var: "the update policy", reason: e.to_string() })?;
+            .map_err(|e| policy_error(&e, [low_balance, min_balance]))?;
         let gas_price_multiplier_permille = to_u64("GAS_PRICE_MULTIPLIER", multiplier)?;
         if gas_price_multiplier_permille < 1_000 {
             return Err(ConfigError::Invalid {

@@ -150,6 +150,9 @@ fn malformed_values_say_what_was_expected() {
         ("MAX_GAS_PRICE_GWEI", "0", "above 0"),
         ("DEVIATION_THRESHOLD_PCT", "0.00", "above 0"),
         ("MAX_PRICE_DEVIATION_PCT", "0", "above 0"),
+        // Rules the policy checks itself, attributed to the setting that broke them.
+        ("LOW_BALANCE_ETH", "0.0001", "must not be below MIN_BALANCE_ETH (0.001"),
+        ("MAX_PRICE_DEVIATION_CONFIRM_TICKS", "0", "at least 1 confirming tick"),
     ] {
         let err = with(&[(var, value)]).unwrap_err();
         let text = err.to_string();

@@ -13,6 +13,10 @@
 //! # }
 //! ```
 
+// Dev-dependencies of the integration tests (tests/it), not of the unit tests.
+#[cfg(test)]
+use proptest as _;
+
 mod compose;
 mod config;
 pub mod daemon;

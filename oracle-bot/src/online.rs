@@ -35,7 +35,7 @@ pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> 
         let (provider, _) =
             connect_failover(urls, failover(chain)).map_err(|e| fail(check, e.to_string()))?;
         let id = provider.get_chain_id().await.map_err(|e| {
-            fail(check, format!("no endpoint answered: {}", oracle_core::evm::redact_urls(&e.to_string())))
+            fail(check, format!("no endpoint answered: {}", oracle_core::secret::redact_urls(&e.to_string())))
         })?;
         match expected {
             Some(want) if want != id => {
@@ -60,7 +60,7 @@ pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> 
             format!(
                 "{} does not answer getPrices() as a ManualPriceOracle: {}",
                 config.oracle_address,
-                oracle_core::evm::redact_urls(&e.to_string())
+                oracle_core::secret::redact_urls(&e.to_string())
             ),
         )
     })?;
@@ -69,7 +69,7 @@ pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> 
         config.oracle_address, prices.ethUsd, prices.elizaUsd, prices.lastUpdate
     ));
     let updater = oracle.priceUpdater().call().await.map_err(|e| {
-        fail("oracle", format!("priceUpdater() failed: {}", oracle_core::evm::redact_urls(&e.to_string())))
+        fail("oracle", format!("priceUpdater() failed: {}", oracle_core::secret::redact_urls(&e.to_string())))
     })?;
     let ours = config.updater_key.signer().address();
     if updater != ours {

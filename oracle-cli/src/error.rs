@@ -161,7 +161,7 @@ impl CliError {
     }
 
     pub(crate) fn rpc(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
-        Self::Rpc { what: what.into(), reason: oracle_core::evm::redact_urls(&reason.to_string()) }
+        Self::Rpc { what: what.into(), reason: oracle_core::secret::redact_urls(&reason.to_string()) }
     }
 }
 

@@ -1,5 +1,8 @@
 //! The binary's usage errors and exit codes, without any chain (the chain tests are in
 //! `tests/it/cli.rs`).
+// An integration test links every dependency of the package; it exercises the library and the
+// binary, not those crates.
+#![allow(unused_crate_dependencies)]
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;

@@ -326,7 +326,8 @@ mod tests {
         assert!(Fence::unfenced().check().is_ok());
     }
 
-    /// An elector whose term is renewed and lost by the test.
+    /// An elector whose term is renewed and lost by the test. Kept here, not in `test_utils`:
+    /// the test moves the live deadline by hand, which no embedder's test needs.
     struct Scripted {
         deadline: std::sync::Mutex<Option<BootInstant>>,
     }

@@ -8,6 +8,8 @@
 //! - [`Alerter`]: delivers [`Alert`]s.
 //! - [`decide`]: the pure decision of a tick, from state, observations, [`Policy`] and time.
 //! - [`Engine`]: composes the above and ticks until cancelled, recording a [`TickReport`] per tick.
+//! - [`secret`]: [`Secret`](secret::Secret) and URL redaction, shared by every crate.
+//! - `test_utils` (feature `test-utils`): in-memory doubles of the four traits for tests.
 //! - [`evm`] (feature `evm`, on by default): the submitter for `ManualPriceOracle` on alloy.
 //!
 //! # Example
@@ -67,6 +69,10 @@
 //! # Ok(()) }
 //! ```
 
+// Dev-dependencies of the `evm` module's tests (keystores, journals): unused without it.
+#[cfg(all(test, not(feature = "evm")))]
+use {rand as _, tempfile as _};
+
 mod alert;
 mod clock;
 pub mod confirm;
@@ -77,8 +83,12 @@ pub mod evm;
 mod feed;
 mod policy;
 mod price;
+pub mod secret;
 mod source;
 mod submit;
+// Compiled for this crate's own tests too: one set of doubles, not a copy per test module.
+#[cfg(any(test, feature = "test-utils"))]
+pub mod test_utils;
 
 pub use alloy_primitives::{Address, B256, U256};
 

@@ -13,10 +13,42 @@ use crate::{FeedId, Observation, OnChainState, Price, PriceError, PriceUpdate};
 /// One gwei in wei.
 pub const GWEI: u128 = 1_000_000_000;
 
-/// Why a [`Policy`] could not be built.
+/// Why a [`Policy`] could not be built: one variant per rule, so a caller (the bot's
+/// configuration) can name the setting that broke it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid policy: {0}")]
-pub struct PolicyError(String);
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The deviation threshold is 0 bps: every tick would submit.
+    #[error("invalid policy: the deviation threshold must be above 0 bps")]
+    ZeroDeviationThreshold,
+    /// The heartbeat is zero.
+    #[error("invalid policy: the heartbeat must be above 0 s")]
+    ZeroHeartbeat,
+    /// The minimum interval between updates is longer than the heartbeat.
+    #[error(
+        "invalid policy: the minimum interval ({min_interval:?}) must not exceed the heartbeat ({heartbeat:?})"
+    )]
+    MinIntervalAboveHeartbeat {
+        /// The minimum interval.
+        min_interval: Duration,
+        /// The heartbeat.
+        heartbeat: Duration,
+    },
+    /// The low-balance warning level is below the minimum balance.
+    #[error("invalid policy: the low-balance warning level must not be below the minimum balance")]
+    LowBalanceBelowMinimum {
+        /// The warning level, in wei.
+        low_balance_wei: U256,
+        /// The minimum balance, in wei.
+        min_balance_wei: U256,
+    },
+    /// The gas price cap is zero.
+    #[error("invalid policy: the gas price cap must be above 0")]
+    ZeroGasPriceCap,
+    /// Large moves need zero confirming ticks (1 is the least: it sends at once).
+    #[error("invalid policy: large moves need at least 1 confirming tick (1 sends at once)")]
+    ZeroConfirmTicks,
+}
 
 /// When to update: thresholds, intervals and caps.
 ///
@@ -93,7 +125,7 @@ impl Policy {
     /// direction (default 2: the tick that first sees it and the next one). 1 sends at once.
     /// The trade-off: a true crash reaches the chain `confirm_ticks - 1` intervals later; a
     /// manipulated or glitched price that reverts within the hold never does. See
-    /// [`crate::confirm`].
+    /// [`crate::confirm`](mod@crate::confirm).
     pub fn confirm_ticks(&self) -> u32 {
         self.confirm_ticks
     }
@@ -171,27 +203,28 @@ impl PolicyBuilder {
     pub fn build(self) -> Result<Policy, PolicyError> {
         let p = self.0;
         if p.deviation_threshold_bps == 0 {
-            return Err(PolicyError("the deviation threshold must be above 0 bps".into()));
+            return Err(PolicyError::ZeroDeviationThreshold);
         }
         if p.heartbeat.is_zero() {
-            return Err(PolicyError("the heartbeat must be above 0 s".into()));
+            return Err(PolicyError::ZeroHeartbeat);
         }
         if p.min_interval > p.heartbeat {
-            return Err(PolicyError(format!(
-                "the minimum interval ({:?}) must not exceed the heartbeat ({:?})",
-                p.min_interval, p.heartbeat
-            )));
+            return Err(PolicyError::MinIntervalAboveHeartbeat {
+                min_interval: p.min_interval,
+                heartbeat: p.heartbeat,
+            });
         }
         if p.low_balance_wei < p.min_balance_wei {
-            return Err(PolicyError(
-                "the low-balance warning level must not be below the minimum balance".into(),
-            ));
+            return Err(PolicyError::LowBalanceBelowMinimum {
+                low_balance_wei: p.low_balance_wei,
+                min_balance_wei: p.min_balance_wei,
+            });
         }
         if p.max_fee_per_gas == 0 {
-            return Err(PolicyError("the gas price cap must be above 0".into()));
+            return Err(PolicyError::ZeroGasPriceCap);
         }
         if p.confirm_ticks == 0 {
-            return Err(PolicyError("large moves need at least 1 confirming tick (1 sends at once)".into()));
+            return Err(PolicyError::ZeroConfirmTicks);
         }
         Ok(p)
     }

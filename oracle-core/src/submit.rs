@@ -346,38 +346,6 @@ impl SubmitError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable { .. } | Self::Timeout { .. } | Self::InvalidResponse { .. })
     }
-
-    /// Classifies a node's refusal of a transaction by its message, for the strings geth,
-    /// reth, anvil and their derivatives return. Unknown messages become [`SubmitError::Refused`].
-    pub fn from_node_message(message: &str) -> Self {
-        let m = message.to_ascii_lowercase();
-        let message = message.to_owned();
-        if m.contains("nonce too low") || m.contains("nonce has already been used") || m.contains("oldnonce")
-        {
-            Self::NonceTooLow { message }
-        } else if m.contains("replacement transaction underpriced")
-            || m.contains("replacement underpriced")
-            || m.contains("could not replace existing tx")
-        {
-            Self::ReplacementUnderpriced { message }
-        } else if m.contains("already known")
-            || m.contains("already imported")
-            || m.contains("known transaction")
-            || m.contains("alreadyknown")
-        {
-            Self::AlreadyKnown
-        } else if m.contains("insufficient funds") {
-            Self::InsufficientFunds { message }
-        } else if m.contains("less than block base fee")
-            || m.contains("fee cap less than block base fee")
-            || m.contains("feecaptoolow")
-            || m.contains("max fee per gas less than")
-        {
-            Self::FeeCapBelowBaseFee { message }
-        } else {
-            Self::Refused { reason: message }
-        }
-    }
 }
 
 /// Reads a target's state and lands price updates on it.
@@ -441,42 +409,6 @@ pub trait Submitter: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Refusal messages as nodes return them: anvil's (recorded from anvil 1.7.1) and geth's.
-    #[test]
-    fn node_messages_are_classified() {
-        let cases: &[(&str, &str)] = &[
-            ("nonce too low", "nonce"),
-            ("nonce too low: next nonce 5, tx nonce 4", "nonce"),
-            ("replacement transaction underpriced", "replacement"),
-            ("already known", "known"),
-            ("transaction already imported", "known"),
-            (
-                "insufficient funds for gas * price + value: balance 0, tx cost 38644000, overshot 38644000",
-                "funds",
-            ),
-            ("Insufficient funds for gas * price + value", "funds"),
-            (
-                "max fee per gas less than block base fee: address 0xabc, maxFeePerGas: 1, baseFee: 7",
-                "basefee",
-            ),
-            ("max fee per gas less than block base fee", "basefee"),
-            ("intrinsic gas too low", "other"),
-        ];
-        for (message, kind) in cases {
-            let got = SubmitError::from_node_message(message);
-            let ok = matches!(
-                (*kind, &got),
-                ("nonce", SubmitError::NonceTooLow { .. })
-                    | ("replacement", SubmitError::ReplacementUnderpriced { .. })
-                    | ("known", SubmitError::AlreadyKnown)
-                    | ("funds", SubmitError::InsufficientFunds { .. })
-                    | ("basefee", SubmitError::FeeCapBelowBaseFee { .. })
-                    | ("other", SubmitError::Refused { .. })
-            );
-            assert!(ok, "{message:?} classified as {got:?}");
-        }
-    }
 
     #[test]
     fn deviation_rule_matches_the_contract() {

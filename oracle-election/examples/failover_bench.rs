@@ -12,6 +12,8 @@
 //! stops, its connections close, nothing is released), which is what the coordination server
 //! sees of a killed process. Leases: 1.5 s / 200 ms / 1 s (file, Redis) and 2 s / 200 ms /
 //! 1.2 s (etcd, whose leases are whole seconds).
+// An example links every dependency of the package; it uses the library's electors only.
+#![allow(unused_crate_dependencies)]
 
 use std::{
     error::Error,

@@ -1,12 +1,11 @@
 //! Choosing a backend from configuration: [`ElectorConfig`], built by hand or from environment
 //! variables, and [`ElectorConfig::connect`].
 
-use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use oracle_core::ElectionError;
-use zeroize::Zeroizing;
 
-use crate::{Elector, FileElector, LeaseConfig, RedisElector, RedisUrl, file::DEFAULT_LOCK_PATH};
+use crate::{Elector, FileElector, LeaseConfig, RedisElector, RedisUrl, Secret, file::DEFAULT_LOCK_PATH};
 
 /// The default etcd election name.
 pub const DEFAULT_ETCD_ELECTION: &str = "oracle-bot/leader";
@@ -44,28 +43,6 @@ pub mod env {
     pub const RENEW_INTERVAL_MS: &str = "LEADER_RENEW_INTERVAL_MS";
     /// The renew deadline in milliseconds (default 10000).
     pub const RENEW_DEADLINE_MS: &str = "LEADER_RENEW_DEADLINE_MS";
-}
-
-/// A secret string: zeroed when dropped, never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(Zeroizing::new(secret.into()))
-    }
-
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 /// etcd user and password.

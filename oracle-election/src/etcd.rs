@@ -50,7 +50,7 @@ use oracle_core::{ElectionError, FencingToken, LeaderInfo};
 use tokio::sync::Mutex;
 
 use crate::{
-    EtcdConfig, LeaseConfig,
+    EtcdConfig, LeaseConfig, Secret,
     state::{Attempt, Backend, Core, Renewal, Task, Waker},
 };
 
@@ -88,8 +88,7 @@ impl EtcdElector {
         if config.election.is_empty() {
             return Err(ElectionError::Config("the etcd election name must not be empty".into()));
         }
-        let secret = config.auth.as_ref().map(|a| zeroize::Zeroizing::new(a.password.expose().to_owned()));
-        let scrub = Scrub(secret);
+        let scrub = Scrub(config.auth.as_ref().map(|a| a.password.clone()));
         let mut options = ConnectOptions::new()
             .with_connect_timeout(lease.renew_deadline())
             .with_keep_alive(lease.renew_interval(), lease.renew_deadline())
@@ -257,13 +256,13 @@ impl Endpoints {
 
 /// Removes the password from messages.
 #[derive(Clone)]
-struct Scrub(Option<zeroize::Zeroizing<String>>);
+struct Scrub(Option<Secret>);
 
 impl Scrub {
     fn clean(&self, message: String) -> String {
         match &self.0 {
-            Some(p) if !p.is_empty() => message.replace(p.as_str(), "***"),
-            _ => message,
+            Some(password) => password.scrub(&message, &[]),
+            None => message,
         }
     }
 }

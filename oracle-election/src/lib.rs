@@ -73,6 +73,10 @@
 //! - [`redis`]: any number of hosts, one Redis (read its docs for Redis's limits).
 //! - `etcd` (feature `etcd`, needs `protoc` to build): a consensus store; the safest choice.
 
+// A dev-dependency of the failover benchmark example, not of the unit tests.
+#[cfg(test)]
+use tempfile as _;
+
 mod config;
 #[cfg(feature = "etcd")]
 pub mod etcd;
@@ -107,6 +111,8 @@ pub(crate) fn quoted(value: &str) -> String {
 }
 
 use async_trait::async_trait;
+/// The workspace's one secret type (the etcd password), re-exported for convenience.
+pub use oracle_core::secret::Secret;
 pub use oracle_core::{
     AlwaysLeader, ElectionError, Fence, FencingToken, LeaderElector, LeaderInfo, Leadership, Lease, LeaseLost,
 };
@@ -114,7 +120,7 @@ pub use oracle_core::{
 #[cfg(feature = "etcd")]
 pub use crate::etcd::EtcdElector;
 pub use crate::{
-    config::{DEFAULT_ETCD_ELECTION, ElectorConfig, EtcdAuth, EtcdConfig, EtcdTls, Secret, env},
+    config::{DEFAULT_ETCD_ELECTION, ElectorConfig, EtcdAuth, EtcdConfig, EtcdTls, env},
     file::FileElector,
     lease::{LeaseConfig, LeaseConfigBuilder},
     redis::{RedisElector, RedisUrl},

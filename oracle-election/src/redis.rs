@@ -53,8 +53,8 @@ use ::redis::{
 };
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use oracle_core::secret::SecretUrl;
 use oracle_core::{ElectionError, FencingToken, LeaderInfo};
-use zeroize::Zeroizing;
 
 use crate::{
     LeaseConfig,
@@ -76,65 +76,59 @@ const BACKEND: &str = "redis";
 /// # Ok::<(), oracle_election::ElectionError>(())
 /// ```
 #[derive(Clone)]
-pub struct RedisUrl {
-    url: Zeroizing<String>,
-    password: Option<Zeroizing<String>>,
-    shown: String,
-}
+pub struct RedisUrl(SecretUrl);
 
 impl RedisUrl {
     /// A client for this URL (fleet membership, `share.rs`, keeps its own connection).
     pub(crate) fn client(&self) -> Result<Client, ElectionError> {
-        Client::open(self.url.as_str())
+        Client::open(self.0.expose())
             .map_err(|_| ElectionError::Config(format!("the Redis URL for {self} cannot be used")))
     }
 
     /// Parses and checks a `redis://` or `rediss://` URL.
     pub fn parse(url: &str) -> Result<Self, ElectionError> {
-        let url = Zeroizing::new(url.trim().to_owned());
+        let url = url.trim();
         let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
         if scheme != "redis" && scheme != "rediss" {
             return Err(ElectionError::Config(
                 "the Redis URL must start with redis:// or rediss:// (unix sockets are not supported)".into(),
             ));
         }
-        let client = Client::open(url.as_str())
-            .map_err(|_| ElectionError::Config(format!("the {scheme}:// URL cannot be parsed")))?;
+        let unparsable = || ElectionError::Config(format!("the {scheme}:// URL cannot be parsed"));
+        let client = Client::open(url).map_err(|_| unparsable())?;
+        let secret = SecretUrl::parse(url).map_err(|_| unparsable())?;
         let info = client.get_connection_info();
+        // Shown as the client resolved it: with the default port it connects to.
         let shown = match info.addr() {
             ConnectionAddr::Tcp(host, port) => format!("redis://{host}:{port}"),
             ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}"),
             _ => format!("{scheme}://(unsupported address)"),
         };
-        let password =
-            info.redis_settings().password().filter(|p| !p.is_empty()).map(|p| Zeroizing::new(p.into()));
-        Ok(Self { url, password, shown })
+        // The password as the client decoded it, besides its percent-encoded form in the URL.
+        let password = info.redis_settings().password().unwrap_or_default().to_owned();
+        Ok(Self(secret.with_shown(shown).with_secret(password)))
     }
 
     /// `scheme://host:port`, safe to log.
     pub fn redacted(&self) -> &str {
-        &self.shown
+        self.0.shown()
     }
 
-    /// Removes the URL and its password from a message.
+    /// Removes the URL and its credentials from a message.
     fn scrub(&self, message: String) -> String {
-        let mut out = message.replace(self.url.as_str(), &self.shown);
-        if let Some(p) = &self.password {
-            out = out.replace(p.as_str(), "***");
-        }
-        out
+        self.0.scrub(&message)
     }
 }
 
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RedisUrl({})", self.shown)
+        write!(f, "RedisUrl({})", self.redacted())
     }
 }
 
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.shown)
+        f.write_str(self.redacted())
     }
 }
 
@@ -176,7 +170,7 @@ impl RedisElector {
                 "bot id {id:?}: ids starting with `~` are reserved for the Redis elector's markers"
             )));
         }
-        let client = Client::open(url.url.as_str())
+        let client = Client::open(url.0.expose())
             .map_err(|_| ElectionError::Config(format!("the Redis URL for {url} cannot be used")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(lease.renew_deadline()))
@@ -559,7 +553,7 @@ mod tests {
             }
             assert_eq!(
                 url.scrub(format!("failed on {raw} with s3cret")),
-                format!("failed on {url} with ***")
+                format!("failed on {url} with <redacted>")
             );
         }
         assert_eq!(RedisUrl::parse("redis://127.0.0.1").unwrap().redacted(), "redis://127.0.0.1:6379");

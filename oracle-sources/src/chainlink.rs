@@ -8,7 +8,7 @@ use alloy::{
     providers::DynProvider,
 };
 use async_trait::async_trait;
-use oracle_core::{FeedId, Observation, Price, PriceSource, SourceError, evm::redact_urls};
+use oracle_core::{FeedId, Observation, Price, PriceSource, SourceError, secret::redact_urls};
 use tokio::sync::OnceCell;
 
 alloy::sol! {

@@ -72,10 +72,12 @@ impl CompositeSource {
     /// The decimals of the product (at most 36).
     pub fn with_decimals(mut self, decimals: u8) -> Result<Self, Error> {
         if decimals > MAX_DECIMALS {
-            return Err(Error::Config(format!(
-                "composite {}: {decimals} decimals, at most {MAX_DECIMALS}",
-                self.feed
-            )));
+            return Err(Error::invalid(
+                "composite",
+                &self.feed,
+                "decimals",
+                format!("{decimals} decimals, at most {MAX_DECIMALS}"),
+            ));
         }
         self.decimals = decimals;
         Ok(self)

@@ -29,6 +29,24 @@
 //! assert_eq!(obs.source, "fixed:ELIZAOS/USD");
 //! # }
 //! ```
+//!
+//! The common path, as the bot takes it: feeds from TOML, built over the source chain's provider
+//! (`Providers::new(provider)`; a configuration of off-chain sources needs none), then handed to
+//! the engine with `EngineBuilder::sources`.
+//!
+//! ```
+//! use oracle_core::FeedId;
+//! use oracle_sources::{Providers, SourceConfig};
+//!
+//! let config = SourceConfig::from_toml_str(r#"
+//!     [feeds."ELIZAOS/USD"]
+//!     kind = "fixed"
+//!     price = "0.10"
+//! "#)?;
+//! let sources = config.build(&Providers::none())?;
+//! assert!(sources.contains_key(&FeedId::ELIZAOS_USD));
+//! # Ok::<(), oracle_sources::Error>(())
+//! ```
 
 mod bps;
 mod chainlink;
@@ -54,13 +72,84 @@ pub use self::{
     uniswap::{PriceMode, UniswapV3Source, UniswapV3SourceBuilder},
 };
 
+use oracle_core::FeedId;
+
 /// Why a source could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A setting is wrong; the message names it.
-    #[error("{0}")]
-    Config(String),
+    /// The feed configuration file cannot be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    ReadFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The feed configuration is not valid TOML, or has an unknown, missing or mistyped key.
+    #[error("{origin}: {reason}")]
+    Parse {
+        /// `feed configuration`, or the file's path.
+        origin: String,
+        /// The line and the key (secrets in URLs redacted).
+        reason: String,
+    },
+    /// The feed configuration cannot be written as TOML.
+    #[error("cannot write the feed configuration: {reason}")]
+    Write {
+        /// Why.
+        reason: String,
+    },
+    /// An on-chain source names no chain, and no default provider was given.
+    #[error("{feed}: an on-chain source needs a provider, and none was given")]
+    MissingProvider {
+        /// The feed.
+        feed: FeedId,
+    },
+    /// An on-chain source names a chain no provider was given for.
+    #[error("{feed}: no provider for chain {chain:?} (known: {known:?})")]
+    UnknownChain {
+        /// The feed.
+        feed: FeedId,
+        /// The chain named.
+        chain: String,
+        /// The chains with a provider.
+        known: Vec<String>,
+    },
+    /// A source's setting is missing, out of range, or contradicts another.
+    #[error("{kind} source for {feed}: {setting}: {problem}")]
+    InvalidSetting {
+        /// The source's kind, as in the feed configuration (`chainlink`, `uniswap_v3`, ...).
+        kind: &'static str,
+        /// The feed.
+        feed: FeedId,
+        /// The setting, by its key in the feed configuration (`max_age_s`, `min_sources`, ...).
+        setting: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A source's HTTP client could not be built (its TLS backend failed to load).
+    #[error("{kind} source for {feed}: cannot build the HTTP client: {reason}")]
+    HttpClient {
+        /// The source's kind.
+        kind: &'static str,
+        /// The feed.
+        feed: FeedId,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::InvalidSetting`].
+    pub(crate) fn invalid(
+        kind: &'static str,
+        feed: &FeedId,
+        setting: &'static str,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self::InvalidSetting { kind, feed: feed.clone(), setting, problem: problem.into() }
+    }
 }
 
 /// The property tests' settings: `PROPTEST_CASES` cases (256 by default), no regression files

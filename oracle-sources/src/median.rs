@@ -61,6 +61,18 @@ pub struct MedianSourceBuilder {
     max_spread_bps: u64,
 }
 
+// By hand: the sources are trait objects, shown by name.
+impl std::fmt::Debug for MedianSourceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MedianSourceBuilder")
+            .field("feed", &self.feed)
+            .field("sources", &self.sources.iter().map(|s| s.name().to_owned()).collect::<Vec<_>>())
+            .field("min_sources", &self.min_sources)
+            .field("max_spread_bps", &self.max_spread_bps)
+            .finish()
+    }
+}
+
 impl MedianSourceBuilder {
     /// Adds a source (asked for the same feed).
     pub fn source(mut self, source: Arc<dyn PriceSource>) -> Self {
@@ -91,14 +103,16 @@ impl MedianSourceBuilder {
     pub fn build(self) -> Result<MedianSource, Error> {
         let n = self.sources.len();
         if n == 0 {
-            return Err(Error::Config(format!("median for {}: no sources", self.feed)));
+            return Err(Error::invalid("median", &self.feed, "sources", "no sources"));
         }
         let min_sources = self.min_sources.unwrap_or(n / 2 + 1);
         if min_sources == 0 || min_sources > n {
-            return Err(Error::Config(format!(
-                "median for {}: min_sources {min_sources} must be between 1 and the {n} source(s)",
-                self.feed
-            )));
+            return Err(Error::invalid(
+                "median",
+                &self.feed,
+                "min_sources",
+                format!("min_sources {min_sources} must be between 1 and the {n} source(s)"),
+            ));
         }
         let name = format!("median:{}", self.feed);
         Ok(MedianSource {

@@ -3,6 +3,9 @@
 //! HTTP hardening), fleets of processes per elector, alerts, the guarantees, hostile endpoints,
 //! and the configuration's property tests. Run one area with
 //! `cargo test -p oracle-bot --test it <module>::`.
+// An integration test links every dependency of the package; it exercises the library and the
+// binary, not those crates.
+#![allow(unused_crate_dependencies)]
 
 mod bot_alerts;
 mod bot_binary;

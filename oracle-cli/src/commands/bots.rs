@@ -83,7 +83,7 @@ pub(crate) async fn probe(url: &str, timeout: Duration) -> BotView {
             view.health = resp.json::<Value>().await.ok();
         }
         Err(e) => {
-            view.error = Some(oracle_core::evm::redact_urls(&without_url(e)));
+            view.error = Some(oracle_core::secret::redact_urls(&without_url(e)));
             return view;
         }
     }

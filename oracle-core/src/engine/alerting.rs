@@ -44,7 +44,7 @@ pub mod keys {
     pub const GAS_TOO_HIGH: &str = "skip:gas_too_high";
     /// Error: a transaction stuck at the gas cap cannot be replaced. Clears when it resolves.
     pub const STUCK_AT_CAP: &str = "stuck-at-cap";
-    /// Info event (only with [`AlertRules::leadership`]): this bot gained or lost leadership.
+    /// Info event (only with [`AlertRules::leadership`](super::AlertRules::leadership)): this bot gained or lost leadership.
     pub const LEADERSHIP: &str = "leadership";
     /// Error: the leader election's backend did not answer. Clears at the first tick whose
     /// election round answered (as leader or follower).
@@ -627,31 +627,7 @@ pub(crate) fn format_bps(bps: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AlertError, AlertKind, FeeEstimate, SourceError};
-    use async_trait::async_trait;
-
-    #[derive(Default)]
-    struct Recorder(std::sync::Mutex<Vec<Alert>>);
-
-    impl Recorder {
-        fn sent(&self) -> Vec<(Severity, String)> {
-            self.0.lock().unwrap().iter().map(|a| (a.severity, a.key.clone())).collect()
-        }
-        fn all(&self) -> Vec<Alert> {
-            self.0.lock().unwrap().clone()
-        }
-    }
-
-    #[async_trait]
-    impl Alerter for Recorder {
-        fn name(&self) -> &str {
-            "recorder"
-        }
-        async fn send(&self, alert: &Alert) -> Result<(), AlertError> {
-            self.0.lock().unwrap().push(alert.clone());
-            Ok(())
-        }
-    }
+    use crate::{AlertKind, FeeEstimate, SourceError, test_utils::RecordingAlerter as Recorder};
 
     fn fanout(rec: &Arc<Recorder>, rules: AlertRules) -> AlertFanout {
         AlertFanout::new(vec![rec.clone()], Duration::from_secs(1), rules, Duration::from_secs(3600))
@@ -694,11 +670,11 @@ mod tests {
             min_interval: Duration::from_secs(60),
         });
         fanout.observe("b", &quiet, &status).await;
-        assert_eq!(rec.all().len(), 1, "no recovery from a tick that did not check");
+        assert_eq!(rec.alerts().len(), 1, "no recovery from a tick that did not check");
         // A gas skip comes after the deviation check: the move is acceptable now.
         fanout.observe("b", &gas(false), &status).await;
         fanout.observe("b", &gas(false), &status).await;
-        let sent = rec.all();
+        let sent = rec.alerts();
         assert_eq!(sent.len(), 3, "{sent:?}");
         assert_eq!(sent[0].severity, Severity::Critical);
         assert!(sent[0].body.contains("oracle-cli emergency-update"), "{}", sent[0].body);
@@ -725,13 +701,13 @@ mod tests {
             fanout.observe("b", &outcome, &leader()).await;
         }
         assert_eq!(
-            rec.sent(),
+            rec.keys(),
             vec![
                 (Severity::Warning, keys::GAS_TOO_HIGH.to_owned()),
                 (Severity::Error, keys::GAS_TOO_HIGH.to_owned())
             ]
         );
-        assert!(rec.all()[1].body.contains("MAX_GAS_PRICE_GWEI"));
+        assert!(rec.alerts()[1].body.contains("MAX_GAS_PRICE_GWEI"));
     }
 
     #[tokio::test]
@@ -743,18 +719,18 @@ mod tests {
         for n in 1..=5 {
             fanout.observe("b", &failed, &failing(n)).await;
         }
-        assert_eq!(rec.sent(), vec![(Severity::Critical, keys::UPDATE_FAILED.to_owned())]);
-        assert!(rec.all()[0].body.contains("3 ticks failed in a row"), "{}", rec.all()[0].body);
-        assert!(rec.all()[0].body.contains("NotAuthorized"), "{}", rec.all()[0].body);
+        assert_eq!(rec.keys(), vec![(Severity::Critical, keys::UPDATE_FAILED.to_owned())]);
+        assert!(rec.alerts()[0].body.contains("3 ticks failed in a row"), "{}", rec.alerts()[0].body);
+        assert!(rec.alerts()[0].body.contains("NotAuthorized"), "{}", rec.alerts()[0].body);
         fanout.observe("b", &TickOutcome::Follower { leader: None }, &EngineStatus::default()).await;
-        assert_eq!(rec.all().len(), 1, "a follower tick proves nothing");
+        assert_eq!(rec.alerts().len(), 1, "a follower tick proves nothing");
         let quiet = TickOutcome::Skipped(SkipReason::TooSoon {
             age: Duration::ZERO,
             min_interval: Duration::from_secs(60),
         });
         fanout.observe("b", &quiet, &leader()).await;
         assert_eq!(
-            rec.sent(),
+            rec.keys(),
             vec![
                 (Severity::Critical, keys::UPDATE_FAILED.to_owned()),
                 (Severity::Info, keys::UPDATE_FAILED.to_owned())
@@ -786,7 +762,7 @@ mod tests {
         fanout.observe("b", &gas(false), &leader()).await;
         let manipulated_key = format!("{}{}", keys::SOURCE_MANIPULATED_PREFIX, FeedId::ELIZAOS_USD);
         assert_eq!(
-            rec.sent(),
+            rec.keys(),
             vec![
                 (Severity::Error, keys::ELECTION_UNREACHABLE.to_owned()),
                 (Severity::Info, keys::ELECTION_UNREACHABLE.to_owned()),
@@ -797,7 +773,7 @@ mod tests {
                 (Severity::Warning, keys::GAS_TOO_HIGH.to_owned()),
             ],
             "{:#?}",
-            rec.all()
+            rec.alerts()
         );
     }
 
@@ -810,7 +786,7 @@ mod tests {
         fanout.observe("b", &gas(false), &leader()).await;
         fanout.observe("b", &gas(false), &leader()).await;
         fanout.observe("b", &follower, &EngineStatus::default()).await;
-        let kinds: Vec<(String, AlertKind)> = rec.all().into_iter().map(|a| (a.key, a.kind)).collect();
+        let kinds: Vec<(String, AlertKind)> = rec.alerts().into_iter().map(|a| (a.key, a.kind)).collect();
         assert_eq!(
             kinds,
             vec![
@@ -819,14 +795,14 @@ mod tests {
                 (keys::LEADERSHIP.to_owned(), AlertKind::Event),
             ]
         );
-        assert!(rec.all()[1].title.contains("became the leader"));
-        assert!(rec.all()[2].title.contains("no longer the leader"));
+        assert!(rec.alerts()[1].title.contains("became the leader"));
+        assert!(rec.alerts()[2].title.contains("no longer the leader"));
 
         let quiet = Arc::new(Recorder::default());
         let off = super::tests::fanout(&quiet, AlertRules::default());
         off.observe("b", &follower, &leader()).await;
         off.observe("b", &follower, &EngineStatus::default()).await;
-        assert!(quiet.all().is_empty(), "off by default");
+        assert!(quiet.alerts().is_empty(), "off by default");
     }
 
     #[tokio::test]
@@ -855,7 +831,7 @@ mod tests {
         fanout.observe("b", &TickOutcome::Follower { leader: None }, &EngineStatus::default()).await;
         fanout.observe("b", &failed, &at(5)).await;
         assert_eq!(
-            rec.sent(),
+            rec.keys(),
             vec![
                 (Severity::Critical, keys::PRICE_STALE.to_owned()),
                 (Severity::Info, keys::PRICE_STALE.to_owned())
@@ -889,7 +865,7 @@ mod tests {
             fanout.observe_balance("b", &state, Some(50_000), &policy).await;
         }
         assert_eq!(
-            rec.sent(),
+            rec.keys(),
             vec![
                 (Severity::Warning, keys::BALANCE_LOW.to_owned()),
                 (Severity::Critical, keys::BALANCE_CRITICAL.to_owned()),
@@ -897,6 +873,6 @@ mod tests {
                 (Severity::Info, keys::BALANCE_CRITICAL.to_owned()),
             ]
         );
-        assert!(rec.all()[0].body.contains("about 100 more updates"), "{}", rec.all()[0].body);
+        assert!(rec.alerts()[0].body.contains("about 100 more updates"), "{}", rec.alerts()[0].body);
     }
 }

@@ -79,6 +79,20 @@ pub struct EngineBuilder {
     target: Option<String>,
 }
 
+// By hand: the parts are trait objects, shown by name.
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("sources", &self.sources.iter().map(|(feed, s)| (feed, s.name())).collect::<Vec<_>>())
+            .field("elector", &self.elector.as_ref().map(|e| e.id()))
+            .field("submitter", &self.submitter.as_ref().map(|s| s.name()))
+            .field("alerters", &self.alerters.iter().map(|a| a.name()).collect::<Vec<_>>())
+            .field("policy", &self.policy)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How long [`Engine::run`] lets the tick in progress finish once cancelled, by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 

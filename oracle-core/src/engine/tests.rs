@@ -1,10 +1,7 @@
 //! The engine against in-memory parts: retries, refusals, followers, leases and the status.
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
@@ -12,100 +9,36 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::{
-    B256, BootInstant, ElectionError, FeedState, FencingToken, LeaderInfo, LeaseLost, LogAlerter,
-    PendingUpdate, Price, PriceUpdate, SourceError, SubmitError, UpdateOutcome,
+    BootInstant, ElectionError, FencingToken, LeaderInfo, LeaseLost, LogAlerter, Price, SourceError,
+    SubmitError,
+    test_utils::{FixedLeader, MemoryTarget, ScriptedSource, TargetStep},
 };
 
-/// A source that answers from a script of results, one per call, repeating the last.
-struct Scripted {
-    results: Vec<Result<&'static str, SourceError>>,
-    calls: AtomicUsize,
+/// A source answering `results` (prices at 8 decimals) in turn, the last for ever after.
+fn scripted(results: Vec<Result<&'static str, SourceError>>) -> Arc<ScriptedSource> {
+    Arc::new(ScriptedSource::new(results.into_iter().map(|r| r.map(|p| Price::parse(p, 8).unwrap()))))
 }
 
-impl Scripted {
-    fn new(results: Vec<Result<&'static str, SourceError>>) -> Arc<Self> {
-        Arc::new(Self { results, calls: AtomicUsize::new(0) })
-    }
+/// A target holding ETH/USD = 3000, last updated long ago, that records what is sent and keeps
+/// its state (so every tick sees a move worth sending).
+fn target() -> MemoryTarget {
+    MemoryTarget::holding(
+        FeedId::ETH_USD,
+        Price::parse("3000", 8).unwrap(),
+        SystemTime::now() - Duration::from_secs(600),
+    )
+    .without_landing()
 }
 
-#[async_trait]
-impl PriceSource for Scripted {
-    fn name(&self) -> &str {
-        "scripted"
-    }
-    async fn fetch(&self, feed: &FeedId) -> Result<Observation, SourceError> {
-        let i = self.calls.fetch_add(1, Ordering::SeqCst).min(self.results.len() - 1);
-        let price = self.results[i].clone()?;
-        Ok(Observation::new(feed.clone(), Price::parse(price, 8).unwrap(), SystemTime::now(), "scripted"))
-    }
+/// A target whose node is down.
+fn down_target() -> MemoryTarget {
+    let target = target();
+    target.fail(TargetStep::ReadState, SubmitError::Unreachable { reason: "connection refused".into() });
+    target
 }
 
-/// A target holding ETH/USD = 3000, last updated long ago; records what is sent. With
-/// `highest` set it is fenced: it refuses tokens not above the highest it accepted.
-#[derive(Default)]
-struct Target {
-    sent: Mutex<Vec<PriceUpdate>>,
-    highest: Mutex<Option<u64>>,
-    floor_reads: AtomicUsize,
-}
-
-impl Target {
-    fn fenced(highest: u64) -> Self {
-        Self { highest: Mutex::new(Some(highest)), ..Self::default() }
-    }
-
-    fn check_token(&self, fence: &Fence) -> Result<(), SubmitError> {
-        match *self.highest.lock().unwrap() {
-            Some(h) if fence.token().0 < h => {
-                Err(Rejection::StaleFencingToken { token: fence.token().0, highest: h }.into())
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-#[async_trait]
-impl Submitter for Target {
-    fn name(&self) -> &str {
-        "memory"
-    }
-    async fn read_state(&self) -> Result<OnChainState, SubmitError> {
-        Ok(OnChainState {
-            feeds: vec![FeedState {
-                feed: FeedId::ETH_USD,
-                price: Price::parse("3000", 8).unwrap(),
-                bounds: None,
-            }],
-            last_update: SystemTime::now() - Duration::from_secs(600),
-            deviation_rule: None,
-            fee: None,
-            balance_wei: None,
-            block: None,
-            chain_time: None,
-        })
-    }
-    async fn simulate(&self, _: &PriceUpdate, fence: &Fence) -> Result<(), SubmitError> {
-        self.check_token(fence)
-    }
-    async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
-        fence.check()?;
-        self.check_token(fence)?;
-        if let Some(h) = self.highest.lock().unwrap().as_mut() {
-            *h = fence.token().0;
-        }
-        self.sent.lock().unwrap().push(update.clone());
-        Ok(PendingUpdate::new(B256::ZERO, 0, update.clone()))
-    }
-    async fn wait(&self, p: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
-        Ok(UpdateOutcome::Mined { tx_hash: p.tx_hash, block: 1, gas_used: 21_000, effective_gas_price: 1 })
-    }
-    async fn fencing_floor(&self) -> Result<Option<FencingToken>, SubmitError> {
-        self.floor_reads.fetch_add(1, Ordering::SeqCst);
-        Ok(self.highest.lock().unwrap().map(FencingToken))
-    }
-}
-
-/// An elector with a fixed answer.
+/// An elector with a fixed answer: a follower or an election error, which the shared
+/// `FixedLeader` (always leading) cannot give.
 struct FixedElector(Result<Leadership, ElectionError>);
 
 #[async_trait]
@@ -128,7 +61,7 @@ fn unreachable() -> SourceError {
     SourceError::Unreachable { source_name: "scripted".into(), reason: "connection refused".into() }
 }
 
-fn engine(source: Arc<Scripted>, target: Arc<Target>, elector: Arc<dyn LeaderElector>) -> Engine {
+fn engine(source: Arc<ScriptedSource>, target: Arc<MemoryTarget>, elector: Arc<dyn LeaderElector>) -> Engine {
     Engine::builder()
         .source(FeedId::ETH_USD, source)
         .elector(elector)
@@ -141,22 +74,22 @@ fn engine(source: Arc<Scripted>, target: Arc<Target>, elector: Arc<dyn LeaderEle
 
 #[tokio::test(start_paused = true)]
 async fn an_unreachable_source_is_retried_and_then_used() {
-    let source = Scripted::new(vec![Err(unreachable()), Err(unreachable()), Ok("3100")]);
-    let target = Arc::new(Target::default());
+    let source = scripted(vec![Err(unreachable()), Err(unreachable()), Ok("3100")]);
+    let target = Arc::new(target());
     let e = engine(source.clone(), target.clone(), Arc::new(crate::AlwaysLeader::new("bot-a")));
     let report = e.tick().await;
     assert!(matches!(report.outcome, TickOutcome::Submitted(_)), "{report:?}");
-    assert_eq!(source.calls.load(Ordering::SeqCst), 3);
-    assert_eq!(target.sent.lock().unwrap().len(), 1);
+    assert_eq!(source.calls(), 3);
+    assert_eq!(target.sent().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn retries_stop_at_the_limit_and_refusals_are_not_retried() {
-    let source = Scripted::new(vec![Err(unreachable())]);
-    let e = engine(source.clone(), Arc::new(Target::default()), Arc::new(crate::AlwaysLeader::new("bot-a")));
+    let source = scripted(vec![Err(unreachable())]);
+    let e = engine(source.clone(), Arc::new(target()), Arc::new(crate::AlwaysLeader::new("bot-a")));
     let report = e.tick().await;
     assert!(matches!(report.outcome, TickOutcome::Failed(TickFailure::Source { .. })), "{report:?}");
-    assert_eq!(source.calls.load(Ordering::SeqCst), 4, "one try and three retries");
+    assert_eq!(source.calls(), 4, "one try and three retries");
 
     let stale = SourceError::Stale {
         source_name: "scripted".into(),
@@ -164,8 +97,8 @@ async fn retries_stop_at_the_limit_and_refusals_are_not_retried() {
         age: Duration::from_secs(7200),
         max_age: Duration::from_secs(3600),
     };
-    let source = Scripted::new(vec![Err(stale)]);
-    let e = engine(source.clone(), Arc::new(Target::default()), Arc::new(crate::AlwaysLeader::new("bot-a")));
+    let source = scripted(vec![Err(stale)]);
+    let e = engine(source.clone(), Arc::new(target()), Arc::new(crate::AlwaysLeader::new("bot-a")));
     let report = e.tick().await;
     assert!(
         matches!(
@@ -174,19 +107,19 @@ async fn retries_stop_at_the_limit_and_refusals_are_not_retried() {
         ),
         "{report:?}"
     );
-    assert_eq!(source.calls.load(Ordering::SeqCst), 1, "a wrong price is refused at once");
+    assert_eq!(source.calls(), 1, "a wrong price is refused at once");
     let status = e.status().borrow().clone();
     assert_eq!((status.consecutive_failures, status.update_failures, status.total_updates), (1, 1, 0));
 }
 
 #[tokio::test]
 async fn a_follower_does_nothing_and_is_not_failing() {
-    let target = Arc::new(Target::default());
+    let target = Arc::new(target());
     let elector = FixedElector(Ok(Leadership::Follower { leader: Some("bot-b".into()) }));
-    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(elector));
+    let e = engine(scripted(vec![Ok("3100")]), target.clone(), Arc::new(elector));
     let report = e.tick().await;
     assert_eq!(report.outcome, TickOutcome::Follower { leader: Some("bot-b".into()) });
-    assert!(target.sent.lock().unwrap().is_empty());
+    assert!(target.sent().is_empty());
     let status = e.status().borrow().clone();
     assert!(!status.is_leader);
     assert_eq!(status.consecutive_failures, 0);
@@ -194,14 +127,14 @@ async fn a_follower_does_nothing_and_is_not_failing() {
 
 #[tokio::test]
 async fn a_lease_about_to_expire_sends_nothing() {
-    let target = Arc::new(Target::default());
+    let target = Arc::new(target());
     let lease = Lease {
         holder: "bot-a".into(),
         token: FencingToken(9),
         valid_until: BootInstant::now().saturating_add(Duration::from_millis(500)),
     };
     let e = engine(
-        Scripted::new(vec![Ok("3100")]),
+        scripted(vec![Ok("3100")]),
         target.clone(),
         Arc::new(FixedElector(Ok(Leadership::Leader(lease)))),
     );
@@ -213,27 +146,23 @@ async fn a_lease_about_to_expire_sends_nothing() {
         ),
         "{report:?}"
     );
-    assert!(target.sent.lock().unwrap().is_empty(), "nothing is sent without a valid lease");
+    assert!(target.sent().is_empty(), "nothing is sent without a valid lease");
 }
 
 #[tokio::test]
 async fn an_election_failure_is_a_failed_tick_without_action() {
-    let target = Arc::new(Target::default());
+    let target = Arc::new(target());
     let err = ElectionError::Unavailable { backend: "redis", reason: "connection refused".into() };
-    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(FixedElector(Err(err))));
+    let e = engine(scripted(vec![Ok("3100")]), target.clone(), Arc::new(FixedElector(Err(err))));
     let report = e.tick().await;
     assert!(matches!(report.outcome, TickOutcome::Failed(TickFailure::Election(_))), "{report:?}");
-    assert!(target.sent.lock().unwrap().is_empty());
+    assert!(target.sent().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn run_ticks_until_cancelled_and_then_stops() {
-    let target = Arc::new(Target::default());
-    let e = Arc::new(engine(
-        Scripted::new(vec![Ok("3000")]),
-        target,
-        Arc::new(crate::AlwaysLeader::new("bot-a")),
-    ));
+    let target = Arc::new(target());
+    let e = Arc::new(engine(scripted(vec![Ok("3000")]), target, Arc::new(crate::AlwaysLeader::new("bot-a"))));
     let cancel = CancellationToken::new();
     let runner = tokio::spawn({
         let (e, cancel) = (e.clone(), cancel.clone());
@@ -252,89 +181,27 @@ fn the_builder_names_what_is_missing() {
     assert_eq!(err, EngineError::Missing("a leader elector"));
     let err = Engine::builder()
         .elector(Arc::new(crate::AlwaysLeader::new("a")))
-        .submitter(Arc::new(Target::default()))
+        .submitter(Arc::new(target()))
         .build()
         .unwrap_err();
     assert_eq!(err, EngineError::Missing("at least one price source"));
     let err = Engine::builder()
         .elector(Arc::new(crate::AlwaysLeader::new("a")))
-        .submitter(Arc::new(Target::default()))
-        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("1")]))
-        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("1")]))
+        .submitter(Arc::new(target()))
+        .source(FeedId::ETH_USD, scripted(vec![Ok("1")]))
+        .source(FeedId::ETH_USD, scripted(vec![Ok("1")]))
         .build()
         .unwrap_err();
     assert_eq!(err, EngineError::DuplicateFeed(FeedId::ETH_USD));
 }
 
-/// A target whose node is down.
-struct DownTarget;
-
-#[async_trait]
-impl Submitter for DownTarget {
-    fn name(&self) -> &str {
-        "down"
-    }
-    async fn read_state(&self) -> Result<OnChainState, SubmitError> {
-        Err(SubmitError::Unreachable { reason: "connection refused".into() })
-    }
-    async fn simulate(&self, _: &PriceUpdate, _: &Fence) -> Result<(), SubmitError> {
-        unreachable!("never reached: the state cannot be read")
-    }
-    async fn send(&self, _: &PriceUpdate, _: &Fence) -> Result<PendingUpdate, SubmitError> {
-        unreachable!("never reached: the state cannot be read")
-    }
-    async fn wait(&self, _: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
-        unreachable!("never reached: the state cannot be read")
-    }
-}
-
-/// A leader with a chosen token that cannot be raised (as a custom elector without floors):
-/// each round grants `granted` of validity; background renewals, when `renewed` is set, keep the
-/// live term that far ahead. Counts releases.
-struct TestLeader {
-    token: u64,
-    granted: Duration,
-    renewed: Option<Duration>,
-    releases: AtomicUsize,
-}
-
-impl TestLeader {
-    fn new(token: u64) -> Self {
-        Self { token, granted: Duration::from_secs(60), renewed: None, releases: AtomicUsize::new(0) }
-    }
-}
-
-#[async_trait]
-impl LeaderElector for TestLeader {
-    fn id(&self) -> &str {
-        "bot-a"
-    }
-    async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
-        Ok(Leadership::Leader(Lease {
-            holder: "bot-a".into(),
-            token: FencingToken(self.token),
-            valid_until: BootInstant::now().saturating_add(self.granted),
-        }))
-    }
-    async fn release(&self) -> Result<(), ElectionError> {
-        self.releases.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-    async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
-        Ok(None)
-    }
-    fn live_deadline(&self, lease: &Lease) -> Option<BootInstant> {
-        Some(self.renewed.map_or(lease.valid_until, |r| BootInstant::now().saturating_add(r)))
-    }
-}
-
 #[tokio::test]
 async fn a_leader_that_cannot_reach_the_target_steps_down_and_backs_off() {
-    let elector = Arc::new(TestLeader::new(1));
+    let elector = Arc::new(FixedLeader::new("bot-a", 1));
     let e = Engine::builder()
-        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
+        .source(FeedId::ETH_USD, scripted(vec![Ok("3100")]))
         .elector(elector.clone())
-        .submitter(Arc::new(DownTarget))
+        .submitter(Arc::new(down_target()))
         .retries(0, Duration::ZERO)
         .health_gate(3, Duration::from_secs(3600))
         .build()
@@ -342,9 +209,9 @@ async fn a_leader_that_cannot_reach_the_target_steps_down_and_backs_off() {
     for _ in 0..2 {
         assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
     }
-    assert_eq!(elector.releases.load(Ordering::SeqCst), 0, "two failures are within the gate");
+    assert_eq!(elector.releases(), 0, "two failures are within the gate");
     assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
-    assert_eq!(elector.releases.load(Ordering::SeqCst), 1, "the third gives leadership up");
+    assert_eq!(elector.releases(), 1, "the third gives leadership up");
     assert!(!e.status().borrow().is_leader);
     let report = e.tick().await;
     assert_eq!(report.outcome, TickOutcome::Follower { leader: None }, "backing off: no attempt to lead");
@@ -353,39 +220,38 @@ async fn a_leader_that_cannot_reach_the_target_steps_down_and_backs_off() {
 #[tokio::test]
 async fn a_fenced_targets_floor_raises_the_token_before_the_first_round() {
     // A single bot (token 1) meets an oracle other electors wrote to with token 41.
-    let target = Arc::new(Target::fenced(41));
-    let e =
-        engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(crate::AlwaysLeader::new("bot-a")));
+    let target = Arc::new(target().fenced(41));
+    let e = engine(scripted(vec![Ok("3100")]), target.clone(), Arc::new(crate::AlwaysLeader::new("bot-a")));
     let report = e.tick().await;
     assert!(matches!(report.outcome, TickOutcome::Submitted(_)), "{report:?}");
     assert_eq!(report.token, Some(FencingToken(42)), "the first term's token is above the floor");
-    assert_eq!(*target.highest.lock().unwrap(), Some(42));
+    assert_eq!(target.highest_token(), Some(42));
     e.tick().await;
-    assert_eq!(target.floor_reads.load(Ordering::SeqCst), 1, "read once, not every tick");
+    assert_eq!(target.floor_reads(), 1, "read once, not every tick");
 }
 
 #[tokio::test]
 async fn a_term_below_the_floor_never_acts_and_says_why() {
-    let target = Arc::new(Target::fenced(41));
-    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), Arc::new(TestLeader::new(1)));
+    let target = Arc::new(target().fenced(41));
+    let e = engine(scripted(vec![Ok("3100")]), target.clone(), Arc::new(FixedLeader::new("bot-a", 1)));
     let report = e.tick().await;
     let TickOutcome::Failed(failure @ TickFailure::StaleToken { can_raise: false, .. }) = &report.outcome
     else {
         panic!("{report:?}")
     };
     assert!(failure.to_string().contains("cannot issue larger tokens"), "{failure}");
-    assert!(target.sent.lock().unwrap().is_empty());
+    assert!(target.sent().is_empty());
     assert!(!e.status().borrow().is_leader);
 }
 
 #[tokio::test]
 async fn a_stale_token_refusal_rereads_the_floor_and_gives_the_term_up() {
-    let target = Arc::new(Target::fenced(5));
+    let target = Arc::new(target().fenced(5));
     let elector = Arc::new(crate::AlwaysLeader::new("bot-a"));
-    let e = engine(Scripted::new(vec![Ok("3100")]), target.clone(), elector.clone());
+    let e = engine(scripted(vec![Ok("3100")]), target.clone(), elector.clone());
     assert!(matches!(e.tick().await.outcome, TickOutcome::Submitted(_)));
     // Another fleet writes with a much larger token behind this bot's back.
-    *target.highest.lock().unwrap() = Some(1_000);
+    target.raise_floor(1_000);
     let report = e.tick().await;
     assert!(
         matches!(
@@ -400,22 +266,19 @@ async fn a_stale_token_refusal_rereads_the_floor_and_gives_the_term_up() {
     let report = e.tick().await;
     assert!(matches!(report.outcome, TickOutcome::Submitted(_)), "{report:?}");
     assert_eq!(report.token, Some(FencingToken(1_001)));
-    assert_eq!(target.floor_reads.load(Ordering::SeqCst), 2, "read again after the refusal");
+    assert_eq!(target.floor_reads(), 2, "read again after the refusal");
 }
 
 #[tokio::test]
 async fn the_fence_follows_the_live_term_not_the_granted_lease() {
     // The granted lease has 1 s left, less than the 2 s margin asked below, but the elector
     // renewed it in the background: the tick's fence asks the elector and sends.
-    let target = Arc::new(Target::default());
+    let target = Arc::new(target());
     let e = Engine::builder()
-        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
-        .elector(Arc::new(TestLeader {
-            token: 3,
-            granted: Duration::from_secs(1),
-            renewed: Some(Duration::from_secs(60)),
-            releases: AtomicUsize::new(0),
-        }))
+        .source(FeedId::ETH_USD, scripted(vec![Ok("3100")]))
+        .elector(Arc::new(
+            FixedLeader::new("bot-a", 3).granted(Duration::from_secs(1)).renewed(Duration::from_secs(60)),
+        ))
         .submitter(target.clone())
         .lease_margin(Duration::from_secs(2))
         .build()
@@ -426,18 +289,18 @@ async fn the_fence_follows_the_live_term_not_the_granted_lease() {
 
 #[tokio::test]
 async fn durations_past_the_clock_never_panic() {
-    let elector = Arc::new(TestLeader::new(1));
+    let elector = Arc::new(FixedLeader::new("bot-a", 1));
     let e = Engine::builder()
-        .source(FeedId::ETH_USD, Scripted::new(vec![Ok("3100")]))
+        .source(FeedId::ETH_USD, scripted(vec![Ok("3100")]))
         .elector(elector.clone())
-        .submitter(Arc::new(DownTarget))
+        .submitter(Arc::new(down_target()))
         .retries(0, Duration::ZERO)
         .receipt_timeout(Duration::MAX)
         .health_gate(1, Duration::MAX)
         .build()
         .unwrap();
     assert!(matches!(e.tick().await.outcome, TickOutcome::Failed(TickFailure::ReadState(_))));
-    assert_eq!(elector.releases.load(Ordering::SeqCst), 1, "gave up leadership");
+    assert_eq!(elector.releases(), 1, "gave up leadership");
     let report = e.tick().await;
     assert_eq!(report.outcome, TickOutcome::Follower { leader: None }, "an endless backoff");
 }

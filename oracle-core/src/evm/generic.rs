@@ -120,7 +120,7 @@ impl GenericTargetBuilder {
     /// Checks the description: both signatures parse, the roles match the arguments and outputs
     /// one to one and their types, every price written is read back, and the getter says when.
     pub fn build(self) -> Result<GenericTarget, EvmError> {
-        let bad = |what: String| EvmError::Config(format!("generic target: {what}"));
+        let bad = |reason: String| EvmError::GenericTarget { reason };
         let parse = |which: &str, sig: Option<String>| -> Result<Function, EvmError> {
             let sig = sig.ok_or_else(|| bad(format!("the {which} function's signature is required")))?;
             let sig = if sig.trim_start().starts_with("function ") { sig } else { format!("function {sig}") };

@@ -36,7 +36,7 @@ pub use self::{
     journal::JournalError,
     rpc::{
         EndpointStats, FailoverConfig, FailoverTransport, MAX_ANSWER_BYTES, NotJsonRpc, RpcUrl, connect,
-        connect_failover, describe_metrics, redact_urls,
+        connect_failover, describe_metrics,
     },
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
 };
@@ -45,9 +45,63 @@ pub use self::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EvmError {
-    /// A setting is wrong; the message names it.
-    #[error("{0}")]
-    Config(String),
+    /// An RPC URL does not parse (the URL itself is never repeated: it may hold a key).
+    #[error("not a valid RPC URL ({0})")]
+    RpcUrlSyntax(url::ParseError),
+    /// An RPC URL has a scheme other than `http`/`https`.
+    #[error("RPC URL scheme {scheme:?} is not supported: use http:// or https://")]
+    RpcUrlScheme {
+        /// The scheme found.
+        scheme: String,
+    },
+    /// An RPC URL has no host.
+    #[error("RPC URL has no host")]
+    RpcUrlNoHost,
+    /// A failover transport was given no endpoint.
+    #[error("{chain}: no RPC endpoint given")]
+    NoEndpoint {
+        /// The chain.
+        chain: String,
+    },
+    /// The HTTP client could not be built (its TLS backend failed to load).
+    #[error("cannot build the HTTP client: {reason}")]
+    HttpClient {
+        /// Why.
+        reason: String,
+    },
+    /// A private key is not 64 hex digits (the key itself is never repeated).
+    #[error(
+        "not a private key: expected 64 hex digits (32 bytes, optional 0x prefix), got {chars} characters"
+    )]
+    KeyFormat {
+        /// How many characters were given (after `0x`).
+        chars: usize,
+    },
+    /// A private key is zero or above the secp256k1 curve order.
+    #[error("not a valid secp256k1 private key (zero or above the curve order)")]
+    KeyOutOfRange,
+    /// The submitter builder was not given a provider.
+    #[error("the submitter needs a provider")]
+    MissingProvider,
+    /// The submitter builder was not given the oracle's address.
+    #[error("the submitter needs the oracle address")]
+    MissingOracleAddress,
+    /// The submitter builder was not given a signer.
+    #[error("the submitter needs a signer")]
+    MissingSigner,
+    /// The gas price multiplier is below 1.0 (it would bid under the network's price).
+    #[error("the gas price multiplier must be at least 1.0, got {}.{:03}", permille / 1000, permille % 1000)]
+    FeeMultiplierBelowOne {
+        /// The multiplier in thousandths.
+        permille: u64,
+    },
+    /// A generic target's description does not hold together (a signature that does not parse,
+    /// roles that do not match the arguments or their types, a price written but not read back).
+    #[error("generic target: {reason}")]
+    GenericTarget {
+        /// What is wrong, naming the argument, output or signature.
+        reason: String,
+    },
     /// The chain's RPC endpoint did not answer.
     #[error("cannot reach the {chain} RPC endpoint: {reason}")]
     Unreachable {
@@ -83,14 +137,9 @@ pub fn parse_private_key(text: &str) -> Result<PrivateKeySigner, EvmError> {
     let hex = text.trim();
     let hex = hex.strip_prefix("0x").unwrap_or(hex);
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(EvmError::Config(format!(
-            "not a private key: expected 64 hex digits (32 bytes, optional 0x prefix), got {} characters",
-            hex.len()
-        )));
+        return Err(EvmError::KeyFormat { chars: hex.len() });
     }
-    hex.parse::<PrivateKeySigner>().map_err(|_| {
-        EvmError::Config("not a valid secp256k1 private key (zero or above the curve order)".into())
-    })
+    hex.parse::<PrivateKeySigner>().map_err(|_| EvmError::KeyOutOfRange)
 }
 
 #[cfg(test)]

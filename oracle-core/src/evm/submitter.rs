@@ -152,15 +152,11 @@ impl ManualOracleSubmitterBuilder {
     /// Fails with a clear [`EvmError`] when the chain is unreachable, nothing is deployed at the
     /// address, or the code there is not a `ManualPriceOracle`.
     pub async fn connect(self) -> Result<ManualOracleSubmitter, EvmError> {
-        let provider = self.provider.ok_or(EvmError::Config("the submitter needs a provider".into()))?;
-        let address = self.oracle.ok_or(EvmError::Config("the submitter needs the oracle address".into()))?;
-        let signer = self.signer.ok_or(EvmError::Config("the submitter needs a signer".into()))?;
+        let provider = self.provider.ok_or(EvmError::MissingProvider)?;
+        let address = self.oracle.ok_or(EvmError::MissingOracleAddress)?;
+        let signer = self.signer.ok_or(EvmError::MissingSigner)?;
         if self.fee_multiplier_permille < 1_000 {
-            return Err(EvmError::Config(format!(
-                "the gas price multiplier must be at least 1.0, got {}.{:03}",
-                self.fee_multiplier_permille / 1000,
-                self.fee_multiplier_permille % 1000
-            )));
+            return Err(EvmError::FeeMultiplierBelowOne { permille: self.fee_multiplier_permille });
         }
         let chain = self.chain_name;
         let unreachable = |e: alloy::transports::TransportError| EvmError::Unreachable {

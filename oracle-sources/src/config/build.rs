@@ -56,14 +56,11 @@ impl Providers {
 
     fn get(&self, chain: Option<&str>, feed: &FeedId) -> Result<DynProvider, Error> {
         match chain {
-            None => self.default.clone().ok_or_else(|| {
-                Error::Config(format!("{feed}: an on-chain source needs a provider, and none was given"))
-            }),
-            Some(name) => self.chains.get(name).cloned().ok_or_else(|| {
-                Error::Config(format!(
-                    "{feed}: no provider for chain {name:?} (known: {:?})",
-                    self.chains.keys().collect::<Vec<_>>()
-                ))
+            None => self.default.clone().ok_or_else(|| Error::MissingProvider { feed: feed.clone() }),
+            Some(name) => self.chains.get(name).cloned().ok_or_else(|| Error::UnknownChain {
+                feed: feed.clone(),
+                chain: name.to_owned(),
+                known: self.chains.keys().cloned().collect(),
             }),
         }
     }
@@ -125,7 +122,7 @@ fn chainlink(spec: &ChainlinkSpec, feed: &FeedId, providers: &Providers) -> Resu
     let provider = providers.get(spec.chain.as_deref(), feed)?;
     let max_age = spec.max_age_s.unwrap_or(DEFAULT_CHAINLINK_MAX_AGE_S);
     if max_age == 0 {
-        return Err(Error::Config(format!("chainlink source for {feed}: max_age_s must be positive")));
+        return Err(Error::invalid("chainlink", feed, "max_age_s", "must be positive"));
     }
     let source = ChainlinkSource::new(provider, spec.address, feed.clone(), Duration::from_secs(max_age));
     Ok(match (spec.sequencer_uptime_feed, spec.grace_period_s) {
@@ -134,9 +131,7 @@ fn chainlink(spec: &ChainlinkSpec, feed: &FeedId, providers: &Providers) -> Resu
             grace.map_or(DEFAULT_SEQUENCER_GRACE_PERIOD, Duration::from_secs),
         ),
         (None, Some(_)) => {
-            return Err(Error::Config(format!(
-                "chainlink source for {feed}: grace_period_s needs sequencer_uptime_feed"
-            )));
+            return Err(Error::invalid("chainlink", feed, "grace_period_s", "needs sequencer_uptime_feed"));
         }
         (None, None) => source,
     })
@@ -224,9 +219,9 @@ fn http_json(spec: &HttpJsonSpec, feed: &FeedId) -> Result<HttpJsonSource, Error
 fn fixed(spec: &FixedSpec, feed: &FeedId) -> Result<FixedPriceSource, Error> {
     let decimals = spec.decimals.unwrap_or(DEFAULT_FIXED_DECIMALS);
     let price = Price::parse(&spec.price, decimals)
-        .map_err(|e| Error::Config(format!("fixed source for {feed}: {e}")))?;
+        .map_err(|e| Error::invalid("fixed", feed, "price", e.to_string()))?;
     if price.is_zero() {
-        return Err(Error::Config(format!("fixed source for {feed}: the price must be positive")));
+        return Err(Error::invalid("fixed", feed, "price", "must be positive"));
     }
     Ok(FixedPriceSource::new(feed.clone(), price))
 }

@@ -53,20 +53,20 @@ impl SourceConfig {
     /// Parses TOML; the error names the line and the key.
     pub fn from_toml_str(text: &str) -> Result<Self, Error> {
         toml::from_str(text)
-            .map_err(|e| Error::Config(format!("feed configuration: {}", toml_error(text, &e))))
+            .map_err(|e| Error::Parse { origin: "feed configuration".into(), reason: toml_error(text, &e) })
     }
 
     /// Reads and parses a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| Error::ReadFile { path: path.to_owned(), reason: e.to_string() })?;
         toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {}", path.display(), toml_error(&text, &e))))
+            .map_err(|e| Error::Parse { origin: path.display().to_string(), reason: toml_error(&text, &e) })
     }
 
     /// The configuration as TOML.
     pub fn to_toml_string(&self) -> Result<String, Error> {
-        toml::to_string(self).map_err(|e| Error::Config(format!("cannot write the feed configuration: {e}")))
+        toml::to_string(self).map_err(|e| Error::Write { reason: e.to_string() })
     }
 }
 
@@ -80,7 +80,7 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         format!("line {line}, column {column}: ")
     });
-    format!("{}{}", at.unwrap_or_default(), oracle_core::evm::redact_urls(e.message().trim()))
+    format!("{}{}", at.unwrap_or_default(), oracle_core::secret::redact_urls(e.message().trim()))
 }
 
 /// One source, by kind.

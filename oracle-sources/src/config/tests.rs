@@ -150,3 +150,10 @@ fn keys_in_urls_never_reach_an_error() {
         assert!(err.contains("line 3") || err.contains("line 4") || err.contains("pointer"), "{err}");
     }
 }
+
+#[test]
+fn build_errors_name_the_setting_as_a_value() {
+    let config = SourceConfig::from_toml_str("[feeds.\"X\"]\nkind = \"median\"\nsources = []").unwrap();
+    let err = config.build(&Providers::none()).err().unwrap();
+    assert!(matches!(err, Error::InvalidSetting { kind: "median", setting: "sources", .. }), "{err:?}");
+}

@@ -12,7 +12,7 @@ use std::{
 use alloy::transports::http::reqwest::{self, Url};
 use async_trait::async_trait;
 use oracle_core::{
-    FeedId, MAX_DECIMALS, Observation, Price, PriceError, PriceSource, SourceError, evm::redact_urls,
+    FeedId, MAX_DECIMALS, Observation, Price, PriceError, PriceSource, SourceError, secret::redact_urls,
 };
 
 use crate::Error;
@@ -118,25 +118,29 @@ impl HttpJsonSourceBuilder {
     /// Checks the settings and builds the source; errors never repeat the URL's secrets.
     pub fn build(self) -> Result<HttpJsonSource, Error> {
         let feed = self.feed;
-        let config = |msg: String| Error::Config(format!("http_json source for {feed}: {msg}"));
+        let config = |setting: &'static str, msg: String| Error::invalid("http_json", &feed, setting, msg);
         // The URL may hold a key: the parse error must not quote it.
-        let url = Url::parse(self.url.trim()).map_err(|e| config(format!("not a valid URL ({e})")))?;
+        let url = Url::parse(self.url.trim()).map_err(|e| config("url", format!("not a valid URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(config(format!("{} is not an http(s) URL with a host", shown(&url))));
+            return Err(config("url", format!("{} is not an http(s) URL with a host", shown(&url))));
         }
-        pointer::validate(&self.pointer).map_err(|e| config(e.to_string()))?;
+        pointer::validate(&self.pointer).map_err(|e| config("pointer", e.to_string()))?;
         if self.decimals > MAX_DECIMALS {
-            return Err(config(format!("{} decimals, at most {MAX_DECIMALS}", self.decimals)));
+            return Err(config("decimals", format!("{} decimals, at most {MAX_DECIMALS}", self.decimals)));
         }
         if self.timeout.is_zero() {
-            return Err(config("the timeout must be positive".into()));
+            return Err(config("timeout_s", "the timeout must be positive".into()));
         }
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
             .user_agent(concat!("oracle-updater/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| Error::HttpClient {
+                kind: "http_json",
+                feed: feed.clone(),
+                reason: e.to_string(),
+            })?;
         let name = format!("http:{feed}");
         let shown_url = shown(&url);
         Ok(HttpJsonSource {

@@ -160,47 +160,57 @@ impl UniswapV3SourceBuilder {
     /// Checks the settings and builds the source. Nothing is read from the chain yet.
     pub fn build(self) -> Result<UniswapV3Source, Error> {
         let feed = &self.feed;
-        let config = |msg: String| Error::Config(format!("uniswap_v3 source for {feed}: {msg}"));
-        let token = self.token.ok_or_else(|| config("the priced token is not set".into()))?;
+        let config = |setting: &'static str, msg: String| Error::invalid("uniswap_v3", feed, setting, msg);
+        let token = self.token.ok_or_else(|| config("token", "the priced token is not set".into()))?;
         let locator = match (self.factory, self.pool) {
-            (Some(_), Some(_)) => return Err(config("set either a factory or a pool, not both".into())),
-            (None, None) => return Err(config("set a factory (with fee tiers) or a pool".into())),
+            (Some(_), Some(_)) => {
+                return Err(config("pool", "set either a factory or a pool, not both".into()));
+            }
+            (None, None) => return Err(config("pool", "set a factory (with fee tiers) or a pool".into())),
             (None, Some(pool)) => PoolLocator::Pool(pool),
             (Some(factory), None) => {
                 if self.quote.is_none() {
-                    return Err(config("a factory needs the quote token (e.g. WETH)".into()));
+                    return Err(config("quote", "a factory needs the quote token (e.g. WETH)".into()));
                 }
                 let mut fee_tiers = Vec::with_capacity(self.fee_tiers.len());
                 for fee in self.fee_tiers {
                     if fee == 0 || fee >= MAX_FEE {
-                        return Err(config(format!("fee tier {fee} is not a fee (1..{MAX_FEE})")));
+                        return Err(config(
+                            "fee_tiers",
+                            format!("fee tier {fee} is not a fee (1..{MAX_FEE})"),
+                        ));
                     }
                     if !fee_tiers.contains(&fee) {
                         fee_tiers.push(fee);
                     }
                 }
                 if fee_tiers.is_empty() {
-                    return Err(config("no fee tiers to search".into()));
+                    return Err(config("fee_tiers", "no fee tiers to search".into()));
                 }
                 PoolLocator::Factory { factory, fee_tiers }
             }
         };
         if self.quote == Some(token) {
-            return Err(config(format!("token and quote are the same address {token}")));
+            return Err(config("quote", format!("token and quote are the same address {token}")));
         }
         if self.window.subsec_nanos() != 0 || self.window.is_zero() {
-            return Err(config(format!("the TWAP window must be whole seconds ≥ 1, got {:?}", self.window)));
+            return Err(config(
+                "window_s",
+                format!("the TWAP window must be whole seconds ≥ 1, got {:?}", self.window),
+            ));
         }
-        let window_secs = u32::try_from(self.window.as_secs())
-            .map_err(|_| config(format!("the TWAP window {}s is too long", self.window.as_secs())))?;
+        let window_secs = u32::try_from(self.window.as_secs()).map_err(|_| {
+            config("window_s", format!("the TWAP window {}s is too long", self.window.as_secs()))
+        })?;
         if self.decimals > MAX_DECIMALS {
-            return Err(config(format!("{} decimals, at most {MAX_DECIMALS}", self.decimals)));
+            return Err(config("decimals", format!("{} decimals, at most {MAX_DECIMALS}", self.decimals)));
         }
         if self.block_time.is_zero() {
-            return Err(config("the block time must be positive".into()));
+            return Err(config("block_time_ms", "the block time must be positive".into()));
         }
         let min_depth = self.min_depth.ok_or_else(|| {
             config(
+                "min_depth",
                 "set min_depth: the least in-range liquidity, in quote tokens (time-weighted over the \
                  window), below which the price is refused (e.g. 50 for a WETH quote)"
                     .into(),

@@ -54,7 +54,7 @@ use alloy::{
     providers::{DynProvider, Provider},
 };
 use async_trait::async_trait;
-use oracle_core::{FeedId, Observation, Price, PriceSource, SourceError, evm::redact_urls};
+use oracle_core::{FeedId, Observation, Price, PriceSource, SourceError, secret::redact_urls};
 use tokio::sync::OnceCell;
 
 use self::{bindings::IUniswapV3Pool, builder::PoolLocator, pool::Pair, price_math::price_at_sqrt_ratio};

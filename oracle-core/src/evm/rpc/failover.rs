@@ -38,9 +38,8 @@ use tower::Service;
 use super::{
     RpcUrl,
     http::{HttpEndpoint, packet_refusal},
-    redact_urls,
 };
-use crate::evm::EvmError;
+use crate::{evm::EvmError, secret::redact_urls};
 
 /// Settings of a [`FailoverTransport`].
 #[derive(Debug, Clone)]
@@ -150,13 +149,13 @@ impl FailoverTransport {
     /// lives. Must be called within a tokio runtime.
     pub fn new(urls: &[RpcUrl], config: FailoverConfig) -> Result<Self, EvmError> {
         if urls.is_empty() {
-            return Err(EvmError::Config(format!("{}: no RPC endpoint given", config.chain)));
+            return Err(EvmError::NoEndpoint { chain: config.chain });
         }
         let client = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
             .build()
-            .map_err(|e| EvmError::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| EvmError::HttpClient { reason: e.to_string() })?;
         let chain = Arc::new(super::answer::ChainPin::new(config.chain_id));
         let endpoints = urls
             .iter()

@@ -20,65 +20,49 @@ use alloy::{
 };
 
 use super::EvmError;
+use crate::secret::SecretUrl;
 
 /// An RPC URL that displays without its secrets.
 ///
 /// Provider URLs carry API keys in the path, the query or the user info; `Display` and `Debug`
-/// show only the scheme, host and port.
+/// show only the scheme, host and port (the redaction is [`crate::secret::SecretUrl`]'s).
 #[derive(Clone, PartialEq, Eq)]
-pub struct RpcUrl(url::Url);
+pub struct RpcUrl {
+    url: url::Url,
+    secret: SecretUrl,
+}
 
 impl RpcUrl {
     /// Parses an `http`/`https` URL; the error never repeats the URL itself.
     pub fn parse(text: &str) -> Result<Self, EvmError> {
-        let url = url::Url::parse(text.trim())
-            .map_err(|e| EvmError::Config(format!("not a valid RPC URL ({e})")))?;
+        let url = url::Url::parse(text.trim()).map_err(EvmError::RpcUrlSyntax)?;
         match url.scheme() {
             "http" | "https" => {}
-            other => {
-                return Err(EvmError::Config(format!(
-                    "RPC URL scheme {other:?} is not supported: use http:// or https://"
-                )));
-            }
+            other => return Err(EvmError::RpcUrlScheme { scheme: other.to_owned() }),
         }
         if url.host_str().is_none() {
-            return Err(EvmError::Config("RPC URL has no host".into()));
+            return Err(EvmError::RpcUrlNoHost);
         }
-        Ok(Self(url))
+        Ok(Self { secret: SecretUrl::from_url(url.clone()), url })
     }
 
     /// The full URL, secrets included: only for the transport.
     pub fn expose(&self) -> &url::Url {
-        &self.0
+        &self.url
     }
 
     /// `text` without this URL's secret parts: the URL itself, its path, query and user info.
     ///
     /// Servers echo the request path in error pages (`Cannot POST /v2/KEY`), with no scheme
-    /// or host for [`redact_urls`] to recognise.
+    /// or host for [`redact_urls`](crate::secret::redact_urls) to recognise.
     pub fn scrub(&self, text: &str) -> String {
-        let url = &self.0;
-        let mut out = text.replace(url.as_str(), &self.to_string());
-        let secrets = [
-            Some(url.path()).filter(|p| p.len() > 1),
-            url.query(),
-            Some(url.username()).filter(|u| !u.is_empty()),
-            url.password(),
-        ];
-        for secret in secrets.into_iter().flatten() {
-            out = out.replace(secret, "<redacted>");
-        }
-        out
+        self.secret.scrub(text)
     }
 }
 
 impl fmt::Display for RpcUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = self.0.host_str().unwrap_or("?");
-        match self.0.port() {
-            Some(port) => write!(f, "{}://{host}:{port}", self.0.scheme()),
-            None => write!(f, "{}://{host}", self.0.scheme()),
-        }
+        fmt::Display::fmt(&self.secret, f)
     }
 }
 
@@ -97,8 +81,8 @@ pub fn connect(url: &RpcUrl, timeout: Duration) -> Result<DynProvider, EvmError>
         .timeout(timeout)
         .connect_timeout(timeout)
         .build()
-        .map_err(|e| EvmError::Config(format!("cannot build the HTTP client: {e}")))?;
-    let is_local = url.0.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."));
+        .map_err(|e| EvmError::HttpClient { reason: e.to_string() })?;
+    let is_local = url.url.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127."));
     let rpc = RpcClient::new(http::EndpointTransport(http::HttpEndpoint::new(url.clone(), client)), is_local);
     Ok(ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased())
 }
@@ -110,7 +94,7 @@ pub fn connect_failover(
     config: FailoverConfig,
 ) -> Result<(DynProvider, FailoverTransport), EvmError> {
     let is_local =
-        urls.iter().all(|u| u.0.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127.")));
+        urls.iter().all(|u| u.url.host_str().is_some_and(|h| h == "localhost" || h.starts_with("127.")));
     let transport = FailoverTransport::new(urls, config)?;
     let rpc = RpcClient::new(transport.clone(), is_local);
     Ok((ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased(), transport))
@@ -133,52 +117,10 @@ mod tests {
 
     #[test]
     fn echoed_paths_and_queries_are_scrubbed() {
+        // The redaction itself is tested with `crate::secret`; this checks RpcUrl uses it.
         let url = RpcUrl::parse("https://u:PASS@rpc.example.com/v2/SECRETKEY?key=QUERYKEY").unwrap();
-        let page = "Cannot POST /v2/SECRETKEY (key=QUERYKEY) at https://u:PASS@rpc.example.com/v2/SECRETKEY?key=QUERYKEY";
-        let scrubbed = url.scrub(page);
-        for secret in ["SECRETKEY", "QUERYKEY", "PASS"] {
-            assert!(!scrubbed.contains(secret), "{scrubbed}");
-        }
-        assert!(scrubbed.contains("https://rpc.example.com"), "{scrubbed}");
-        // A bare root path is not a secret: slashes in the text are left alone.
-        assert_eq!(RpcUrl::parse("http://127.0.0.1:8545").unwrap().scrub("a/b"), "a/b");
-    }
-}
-
-/// Replaces every `http(s)://…` URL in `text` by its redacted form (scheme, host and port).
-///
-/// Transport errors (reqwest's among them) quote the full request URL, key included.
-pub fn redact_urls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("http://").into_iter().chain(rest.find("https://")).min() {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | ',' | '>'))
-            .unwrap_or(tail.len());
-        match RpcUrl::parse(&tail[..end]) {
-            Ok(url) => out.push_str(&url.to_string()),
-            Err(_) => out.push_str("<url>"),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod redact_tests {
-    use super::*;
-
-    #[test]
-    fn transport_messages_lose_their_keys() {
-        let msg = "error sending request for url (https://base.example.com/v2/KEY123): connection refused";
-        assert_eq!(
-            redact_urls(msg),
-            "error sending request for url (https://base.example.com): connection refused"
-        );
-        assert_eq!(redact_urls("a http://h:1/x?k=KEY b https://g/KEY"), "a http://h:1 b https://g");
-        assert_eq!(redact_urls("no urls here"), "no urls here");
+        let scrubbed = url
+            .scrub("Cannot POST /v2/SECRETKEY at https://u:PASS@rpc.example.com/v2/SECRETKEY?key=QUERYKEY");
+        assert_eq!(scrubbed, "Cannot POST <redacted> at https://rpc.example.com");
     }
 }
