@@ -1,31 +1,4 @@
-//! Many targets in one process: each target is an [`Engine`] of its own (its submitter and
-//! chain, its elector and election key, its policy), and [`Targets`] ticks them together, in
-//! rounds. A source shared by several targets and wrapped in `oracle_sources::OncePerTick` is
-//! then read once per round for all of them: one Chainlink round per feed per round, whatever the
-//! number of targets that store it.
-//!
-//! ```no_run
-//! use std::{sync::Arc, time::Duration};
-//! use oracle_core::{AlwaysLeader, Engine, EngineError, FeedId, LogAlerter, PriceSource, Submitter, Targets};
-//! use tokio_util::sync::CancellationToken;
-//!
-//! // `eth`: one source (wrapped in `OncePerTick`), shared; one submitter per target contract.
-//! async fn run(eth: Arc<dyn PriceSource>, jeju: Arc<dyn Submitter>, base: Arc<dyn Submitter>) -> Result<(), EngineError> {
-//!     let mut targets = Targets::new(Duration::from_secs(30));
-//!     for (name, submitter) in [("jeju", jeju), ("base", base)] {
-//!         let engine = Engine::builder()
-//!             .target(name) // every metric series gets `target="<name>"`
-//!             .source(FeedId::ETH_USD, eth.clone())
-//!             .elector(Arc::new(AlwaysLeader::new("bot-1")))
-//!             .submitter(submitter)
-//!             .alerter(Arc::new(LogAlerter))
-//!             .build()?;
-//!         targets = targets.target(name, Arc::new(engine));
-//!     }
-//!     targets.run(CancellationToken::new()).await;
-//!     Ok(())
-//! }
-//! ```
+//! Many targets in one process, ticked together in rounds; see [`Targets`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -33,7 +6,34 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Engine, TickReport, tick_scope};
 
-/// Several engines ticked together; see the [module docs](self).
+/// Many targets in one process: each target is an [`Engine`] of its own (its submitter and
+/// chain, its elector and election key, its policy), and [`Targets`] ticks them together, in
+/// rounds. A source shared by several targets and wrapped in `oracle_sources::OncePerTick` is
+/// then read once per round for all of them: one Chainlink round per feed per round, whatever the
+/// number of targets that store it.
+///
+/// ```no_run
+/// use std::{sync::Arc, time::Duration};
+/// use oracle_core::{AlwaysLeader, Engine, EngineError, FeedId, LogAlerter, PriceSource, Submitter, Targets};
+/// use tokio_util::sync::CancellationToken;
+///
+/// // `eth`: one source (wrapped in `OncePerTick`), shared; one submitter per target contract.
+/// async fn run(eth: Arc<dyn PriceSource>, jeju: Arc<dyn Submitter>, base: Arc<dyn Submitter>) -> Result<(), EngineError> {
+///     let mut targets = Targets::new(Duration::from_secs(30));
+///     for (name, submitter) in [("jeju", jeju), ("base", base)] {
+///         let engine = Engine::builder()
+///             .target(name) // every metric series gets `target="<name>"`
+///             .source(FeedId::ETH_USD, eth.clone())
+///             .elector(Arc::new(AlwaysLeader::new("bot-1")))
+///             .submitter(submitter)
+///             .alerter(Arc::new(LogAlerter))
+///             .build()?;
+///         targets = targets.target(name, Arc::new(engine));
+///     }
+///     targets.run(CancellationToken::new()).await;
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Targets {
     engines: Vec<(String, Arc<Engine>)>,

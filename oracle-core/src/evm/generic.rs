@@ -1,31 +1,4 @@
-//! A generic EVM target: any contract shaped "one function takes N prices" (and, optionally, a
-//! timestamp, a round number or the leader's fencing token), with a view function that returns
-//! the stored prices and when they were written. It is described by the two signatures, what each
-//! argument and each output carries, and the prices' decimals; the
-//! [`ManualOracleSubmitter`](super::ManualOracleSubmitter) then lands updates on it exactly as on
-//! `ManualPriceOracle` (simulate, capped fees, replacement, journal, the lowest-nonce rule).
-//!
-//! ```
-//! use oracle_core::{FeedId, evm::{GenericTarget, Input, Output}};
-//!
-//! // function submit(uint80 roundId, int256 btcUsd, int256 ethUsd, uint64 observedAt)
-//! // function latest() view returns (uint80 roundId, int256 btcUsd, int256 ethUsd, uint64 updatedAt)
-//! let target = GenericTarget::builder()
-//!     .update("function submit(uint80 roundId, int256 btcUsd, int256 ethUsd, uint64 observedAt)")
-//!     .inputs([Input::Round, Input::Price(FeedId::new("BTC/USD")), Input::Price(FeedId::ETH_USD), Input::Timestamp])
-//!     .getter("function latest() view returns (uint80, int256, int256, uint64)")
-//!     .outputs([Output::Round, Output::Price(FeedId::new("BTC/USD")), Output::Price(FeedId::ETH_USD), Output::UpdatedAt])
-//!     .decimals(18)
-//!     .build()?;
-//! assert_eq!(target.feeds(), vec![FeedId::new("BTC/USD"), FeedId::ETH_USD]);
-//! # Ok::<(), oracle_core::evm::EvmError>(())
-//! ```
-//!
-//! Why the Jeju `ManualPriceOracle` stays its own configuration rather than becoming one of
-//! these: its submitter also reads the contract's bounds and deviation rule (so `decide` never
-//! plans an update the contract reverts), checks that the key is `priceUpdater()`, and detects
-//! the fenced variant. A generic contract exposes none of that in a known shape; the engine
-//! relies on simulation alone there. Both share the transaction machinery (`tx.rs`).
+//! A generic EVM target: contracts shaped "one function takes N prices"; see [`GenericTarget`].
 
 use alloy::{
     dyn_abi::{DynSolType, DynSolValue, FunctionExt, JsonAbiExt},
@@ -62,7 +35,34 @@ pub enum Output {
     Ignore,
 }
 
-/// A generic target's description, checked: see the [module docs](self).
+/// A generic EVM target: any contract shaped "one function takes N prices" (and, optionally, a
+/// timestamp, a round number or the leader's fencing token), with a view function that returns
+/// the stored prices and when they were written. It is described by the two signatures, what each
+/// argument and each output carries, and the prices' decimals; the
+/// [`ManualOracleSubmitter`](super::ManualOracleSubmitter) then lands updates on it exactly as on
+/// `ManualPriceOracle` (simulate, capped fees, replacement, journal, the lowest-nonce rule).
+///
+/// ```
+/// use oracle_core::{FeedId, evm::{GenericTarget, Input, Output}};
+///
+/// // function submit(uint80 roundId, int256 btcUsd, int256 ethUsd, uint64 observedAt)
+/// // function latest() view returns (uint80 roundId, int256 btcUsd, int256 ethUsd, uint64 updatedAt)
+/// let target = GenericTarget::builder()
+///     .update("function submit(uint80 roundId, int256 btcUsd, int256 ethUsd, uint64 observedAt)")
+///     .inputs([Input::Round, Input::Price(FeedId::new("BTC/USD")), Input::Price(FeedId::ETH_USD), Input::Timestamp])
+///     .getter("function latest() view returns (uint80, int256, int256, uint64)")
+///     .outputs([Output::Round, Output::Price(FeedId::new("BTC/USD")), Output::Price(FeedId::ETH_USD), Output::UpdatedAt])
+///     .decimals(18)
+///     .build()?;
+/// assert_eq!(target.feeds(), vec![FeedId::new("BTC/USD"), FeedId::ETH_USD]);
+/// # Ok::<(), oracle_core::evm::EvmError>(())
+/// ```
+///
+/// Why the Jeju `ManualPriceOracle` stays its own configuration rather than becoming one of
+/// these: its submitter also reads the contract's bounds and deviation rule (so `decide` never
+/// plans an update the contract reverts), checks that the key is `priceUpdater()`, and detects
+/// the fenced variant. A generic contract exposes none of that in a known shape; the engine
+/// relies on simulation alone there. Both share the transaction machinery (`tx.rs`).
 #[derive(Debug, Clone)]
 pub struct GenericTarget {
     update: Function,
