@@ -37,6 +37,14 @@ fi
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --locked
 
+step "cargo package: the libraries, the bot and the CLI (offline, not verified)"
+# Cargo >= 1.84 packages interdependent workspace crates together. Verification (building each
+# packaged crate on its own) also works offline but rebuilds every dependency with each crate's
+# own features, several minutes on a small machine: `cargo package` without `--no-verify` before
+# a release.
+cargo package -q --workspace --exclude oracle-tests --exclude oracle-examples --locked --no-verify \
+    --allow-dirty --offline
+
 step "contract artifacts match the source"
 node contracts/build.mjs --check
 

@@ -463,12 +463,8 @@ pub fn changes(before: &Layers, after: &Layers) -> (Vec<&'static str>, Vec<&'sta
 pub(crate) fn without_credentials(list: &str) -> String {
     list.split(',')
         .map(|item| match url::Url::parse(item.trim()) {
-            Ok(u) => match (u.host_str(), u.port()) {
-                (Some(host), Some(port)) => format!("{}://{host}:{port}", u.scheme()),
-                (Some(host), None) => format!("{}://{host}", u.scheme()),
-                _ => "<redacted>".to_owned(),
-            },
-            Err(_) => "<redacted>".to_owned(),
+            Ok(u) if u.host_str().is_some() => oracle_core::secret::redact_url(&u),
+            _ => oracle_core::secret::REDACTED.to_owned(),
         })
         .collect::<Vec<_>>()
         .join(",")

@@ -163,11 +163,7 @@ pub(crate) fn shown_text(text: &str) -> String {
 
 /// `scheme://host[:port]`: no user info, path, query or fragment (a key can sit in any of them).
 fn shown(url: &Url) -> String {
-    let host = url.host_str().unwrap_or("?");
-    match url.port() {
-        Some(port) => format!("{}://{host}:{port}", url.scheme()),
-        None => format!("{}://{host}", url.scheme()),
-    }
+    oracle_core::secret::redact_url(url)
 }
 
 /// An error and its causes on one line (reqwest's top-level message alone says little).
