@@ -18,6 +18,7 @@ pub mod bindings;
 mod errors;
 mod generic;
 mod journal;
+mod lane;
 pub mod keys;
 mod rpc;
 mod submitter;
@@ -34,9 +35,10 @@ pub fn classify_transport_error(err: &alloy::transports::TransportError) -> crat
 pub use self::{
     generic::{DEFAULT_GENERIC_DECIMALS, GenericTarget, GenericTargetBuilder, Input, Output},
     journal::JournalError,
+    lane::{DEFAULT_LANE_WAIT, NonceLane},
     rpc::{
-        EndpointStats, FailoverConfig, FailoverTransport, MAX_ANSWER_BYTES, NotJsonRpc, RpcUrl, connect,
-        connect_failover, describe_metrics,
+        DEFAULT_COALESCE_WINDOW, DEFAULT_MAX_BATCH, EndpointStats, FailoverConfig, FailoverTransport,
+        MAX_ANSWER_BYTES, NotJsonRpc, RpcUrl, connect, connect_failover, describe_metrics,
     },
     submitter::{ManualOracleSubmitter, ManualOracleSubmitterBuilder, ORACLE_DECIMALS},
 };

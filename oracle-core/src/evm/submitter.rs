@@ -31,7 +31,10 @@ use crate::{
     PriceBounds, PriceUpdate, SubmitError, Submitter, UpdateOutcome,
 };
 
-use super::GenericTarget;
+use super::{
+    GenericTarget,
+    lane::{DEFAULT_LANE_WAIT, LaneSeat, NonceLane},
+};
 
 /// `ManualPriceOracle` stores USD prices with 8 decimals (Chainlink's format).
 pub const ORACLE_DECIMALS: u8 = 8;
@@ -51,6 +54,8 @@ pub struct ManualOracleSubmitterBuilder {
     poll_interval: Duration,
     journal_dir: Option<PathBuf>,
     generic: Option<GenericTarget>,
+    nonce_lane: Option<NonceLane>,
+    lane_wait: Duration,
 }
 
 impl Default for ManualOracleSubmitterBuilder {
@@ -68,6 +73,8 @@ impl Default for ManualOracleSubmitterBuilder {
             poll_interval: Duration::from_secs(1),
             journal_dir: None,
             generic: None,
+            nonce_lane: None,
+            lane_wait: DEFAULT_LANE_WAIT,
         }
     }
 }
@@ -147,6 +154,22 @@ impl ManualOracleSubmitterBuilder {
         self
     }
 
+    /// Shares one nonce stream with the other submitters given a clone of `lane`: every target
+    /// on this chain that sends with this key must have the same lane (default: a lane of its
+    /// own), or they replace each other's transactions. See [`NonceLane`].
+    pub fn nonce_lane(mut self, lane: NonceLane) -> Self {
+        self.nonce_lane = Some(lane);
+        self
+    }
+
+    /// The longest a new update waits for another target's update in flight on the shared
+    /// lane (default 30 s, [`DEFAULT_LANE_WAIT`]); then the send fails and the next tick tries
+    /// again.
+    pub fn lane_wait(mut self, wait: Duration) -> Self {
+        self.lane_wait = wait;
+        self
+    }
+
     /// Checks the chain and the contract, reads the contract's limits, and returns the submitter.
     ///
     /// Fails with a clear [`EvmError`] when the chain is unreachable, nothing is deployed at the
@@ -197,7 +220,9 @@ impl ManualOracleSubmitterBuilder {
             journal = ?journal.as_ref().map(|j| j.path().display().to_string()),
             "connected to the oracle"
         );
+        let seat = self.nonce_lane.unwrap_or_default().seat(&name, self.lane_wait);
         Ok(ManualOracleSubmitter {
+            seat,
             name,
             provider,
             oracle,
@@ -219,6 +244,8 @@ impl ManualOracleSubmitterBuilder {
 /// contract of another shape) with one updater key. Build it with
 /// [`ManualOracleSubmitter::builder`].
 pub struct ManualOracleSubmitter {
+    /// Its place in the key's nonce lane: one update in flight per key and chain.
+    seat: LaneSeat,
     name: String,
     pub(super) provider: DynProvider,
     pub(super) oracle: ManualPriceOracleInstance<DynProvider>,
@@ -476,7 +503,25 @@ impl Submitter for ManualOracleSubmitter {
     }
 
     async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
-        self.send_update(update, fence).await
+        let mined = || async {
+            self.provider
+                .get_transaction_count(self.from)
+                .latest()
+                .await
+                .map_err(|e| from_transport(&e))
+        };
+        self.seat.enter(mined).await?;
+        match self.send_update(update, fence).await {
+            Ok(pending) => {
+                self.seat.sent(pending.nonce);
+                Ok(pending)
+            }
+            // Nothing was sent (a broadcast whose answer was lost counts as sent, above).
+            Err(e) => {
+                self.seat.leave();
+                Err(e)
+            }
+        }
     }
 
     async fn replace(
@@ -485,11 +530,21 @@ impl Submitter for ManualOracleSubmitter {
         update: &PriceUpdate,
         fence: &Fence,
     ) -> Result<PendingUpdate, SubmitError> {
-        self.replace_update(pending, update, fence).await
+        let replaced = self.replace_update(pending, update, fence).await?;
+        self.seat.sent(replaced.nonce);
+        Ok(replaced)
     }
 
     async fn wait(&self, pending: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
-        self.wait_update(pending).await
+        let outcome = self.wait_update(pending).await?;
+        match outcome {
+            UpdateOutcome::Stuck { .. } => {}
+            // Resolved: nothing of this nonce can land any more.
+            UpdateOutcome::Mined { .. } | UpdateOutcome::Reverted { .. } | UpdateOutcome::LandedElsewhere { .. } => {
+                self.seat.leave();
+            }
+        }
+        Ok(outcome)
     }
 
     async fn fencing_floor(&self) -> Result<Option<FencingToken>, SubmitError> {
@@ -507,6 +562,11 @@ impl Submitter for ManualOracleSubmitter {
 
     async fn recover(&self) -> Result<Option<PendingUpdate>, SubmitError> {
         let Some(journal) = &self.journal else { return Ok(None) };
-        journal.load().map_err(|e| SubmitError::Journal { reason: e.to_string() })
+        let pending = journal.load().map_err(|e| SubmitError::Journal { reason: e.to_string() })?;
+        if let Some(p) = &pending {
+            // In flight since before a restart: it holds the key's lane until resolved.
+            self.seat.sent(p.nonce);
+        }
+        Ok(pending)
     }
 }

@@ -37,6 +37,7 @@ use tower::Service;
 
 use super::{
     RpcUrl,
+    coalesce::{Coalescer, DEFAULT_COALESCE_WINDOW, DEFAULT_MAX_BATCH, SendFn},
     http::{HttpEndpoint, packet_refusal},
 };
 use crate::{evm::EvmError, secret::redact_urls};
@@ -59,6 +60,11 @@ pub struct FailoverConfig {
     /// The chain id every endpoint must answer (default: none given, and then the first
     /// `eth_chainId` answer of any endpoint fixes it). An endpoint answering another one fails.
     pub chain_id: Option<u64>,
+    /// How long a read waits for others to share its JSON-RPC batch (default 2 ms,
+    /// [`DEFAULT_COALESCE_WINDOW`]; zero sends every request alone). See [`super::coalesce`].
+    pub coalesce_window: Duration,
+    /// The most calls in one coalesced batch (default 100, [`DEFAULT_MAX_BATCH`]).
+    pub max_batch: usize,
 }
 
 impl FailoverConfig {
@@ -72,6 +78,8 @@ impl FailoverConfig {
             probe_interval: Duration::from_secs(5),
             recover_after: 2,
             chain_id: None,
+            coalesce_window: DEFAULT_COALESCE_WINDOW,
+            max_batch: DEFAULT_MAX_BATCH,
         }
     }
 }
@@ -115,6 +123,8 @@ struct Inner {
     /// The endpoint that answered last, to log switches once.
     active: AtomicUsize,
     failovers: AtomicU64,
+    /// Gathers the reads made together into one batch.
+    coalescer: Arc<Coalescer>,
 }
 
 /// A transport over several endpoints that fails over; cheap to clone (shared state).
@@ -168,8 +178,14 @@ impl FailoverTransport {
                 errors: AtomicU64::new(0),
             })
             .collect();
-        let inner =
-            Arc::new(Inner { config, endpoints, active: AtomicUsize::new(0), failovers: AtomicU64::new(0) });
+        let coalescer = Arc::new(Coalescer::new(config.coalesce_window, config.max_batch));
+        let inner = Arc::new(Inner {
+            config,
+            endpoints,
+            active: AtomicUsize::new(0),
+            failovers: AtomicU64::new(0),
+            coalescer,
+        });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(probe_loop(weak));
         Ok(Self { inner })
@@ -441,16 +457,27 @@ impl Service<RequestPacket> for FailoverTransport {
 
     fn call(&mut self, request: RequestPacket) -> Self::Future {
         let inner = self.inner.clone();
-        let total = inner.config.total_timeout;
-        let chain = inner.config.chain.clone();
-        Box::pin(async move {
-            match tokio::time::timeout(total, inner.request(request)).await {
-                Ok(result) => result,
-                Err(_) => Err(TransportErrorKind::custom_str(&format!(
-                    "{chain}: no RPC endpoint answered within {total:?}"
-                ))),
-            }
-        })
+        if inner.coalescer.takes(&request) {
+            let coalescer = Arc::clone(&inner.coalescer);
+            let send: SendFn = Arc::new(move |packet| Box::pin(Arc::clone(&inner).bounded(packet)));
+            Box::pin(async move { coalescer.request(request, send).await })
+        } else {
+            Box::pin(inner.bounded(request))
+        }
+    }
+}
+
+impl Inner {
+    /// [`request`](Self::request) within the total timeout.
+    async fn bounded(self: Arc<Self>, request: RequestPacket) -> Result<ResponsePacket, TransportError> {
+        let total = self.config.total_timeout;
+        let chain = self.config.chain.clone();
+        match tokio::time::timeout(total, self.request(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportErrorKind::custom_str(&format!(
+                "{chain}: no RPC endpoint answered within {total:?}"
+            ))),
+        }
     }
 }
 

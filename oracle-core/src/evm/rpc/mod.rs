@@ -2,11 +2,13 @@
 //! in URLs.
 
 mod answer;
+mod coalesce;
 mod failover;
 mod http;
 
 pub(crate) use self::http::{endpoint_refusal, one_line};
 pub use self::{
+    coalesce::{DEFAULT_COALESCE_WINDOW, DEFAULT_MAX_BATCH},
     failover::{EndpointStats, FailoverConfig, FailoverTransport, describe_metrics},
     http::{MAX_ANSWER_BYTES, NotJsonRpc},
 };
