@@ -26,6 +26,7 @@ mod lock_scope;
 pub mod online;
 mod rpc_alerts;
 pub mod settings;
+pub mod targets;
 
 use std::{net::SocketAddr, sync::Arc};
 
