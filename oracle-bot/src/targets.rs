@@ -66,6 +66,9 @@ pub struct PolicyOverrides {
 impl PolicyOverrides {
     /// `base` with these overrides.
     pub fn apply(&self, base: &Policy) -> Result<Policy, PolicyError> {
+        if self.is_empty() {
+            return Ok(base.clone());
+        }
         Policy::builder()
             .deviation_threshold_bps(self.deviation_threshold_bps.unwrap_or(base.deviation_threshold_bps()))
             .review_threshold_bps(base.review_threshold_bps())
