@@ -355,12 +355,29 @@ async fn check_config(layers: &Layers, config: Result<BotConfig, ConfigError>, o
             return ExitCode::from(2);
         }
     };
-    println!(
-        "configuration valid: bot {} updates {} as {}",
-        config.bot_id,
-        config.oracle_address,
-        config.updater_key.signer().address()
-    );
+    match &config.targets {
+        None => println!(
+            "configuration valid: bot {} updates {} as {}",
+            config.bot_id,
+            config.oracle_address,
+            config.updater_key.signer().address()
+        ),
+        Some(targets) => {
+            for line in targets.describe() {
+                println!("{line}");
+            }
+            println!(
+                "configuration valid: bot {} drives {} targets on {} chains (fleet slack {})",
+                config.bot_id,
+                targets.targets.len(),
+                targets.chains.len(),
+                targets.fleet_slack
+            );
+            if online {
+                println!("online: the checks below cover the first target, {}", config.oracle_address);
+            }
+        }
+    }
     if !online {
         return ExitCode::SUCCESS;
     }
