@@ -245,6 +245,14 @@ async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String
         (all.len() == 6 && held[0].is_disjoint(&held[1])).then_some(held)
     })
     .await;
+    if std::env::var_os("BOT_TARGETS_DEBUG").is_some() {
+        for b in &mut bots {
+            let log = b.process.log();
+            let lines: Vec<&str> = log.lines().filter(|l| l.contains("fair share") || l.contains("became leader") || l.contains("gives up") || l.contains("WARN")).collect();
+            eprintln!("{}:\n{}", b.process.id, lines.join("\n"));
+        }
+        eprintln!("before {before:?}\nafter {after:?}");
+    }
     for (i, held) in after.iter().enumerate() {
         assert!(before[i + 1].is_subset(held), "{} kept its targets {:?}: now {held:?}", IDS[i + 1], before[i + 1]);
         assert_eq!(held.len(), 3, "{} leads its new share: {held:?}", IDS[i + 1]);
