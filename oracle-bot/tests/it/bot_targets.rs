@@ -210,6 +210,10 @@ async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String
         elect(&mut env);
         env.insert("MIN_UPDATE_INTERVAL_S".into(), "0".into());
         env.insert("STATE_DIR".into(), dir.path().join(format!("state-{id}")).display().to_string());
+        // One bot logs JSON: each target's lines carry its target and chain.
+        if id == IDS[1] {
+            env.insert("LOG_FORMAT".into(), "json".into());
+        }
         env
     };
     let mut bots = Vec::new();
@@ -235,6 +239,27 @@ async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String
             assert_eq!(t["totalUpdates"], want, "{}: {name} was landed by its leader only", IDS[i]);
         }
     }
+
+    // /metrics labels every engine series with its target and chain; JSON log lines of a
+    // target's tick carry both.
+    for t in &fleet.targets {
+        let (_, text) = http_get(format!("{}/metrics", bots[1].url)).await.unwrap();
+        let chain = ["alpha", "beta"][t.chain];
+        let labelled = text.lines().any(|l| {
+            l.starts_with("oracle_is_leader{")
+                && l.contains(&format!("target=\"{}\"", t.name))
+                && l.contains(&format!("chain=\"{chain}\""))
+        });
+        assert!(labelled, "oracle_is_leader of {} labelled with target and chain:\n{text}", t.name);
+    }
+    let json = bots[1].process.log();
+    let line = json.lines().find(|l| l.contains("became leader")).expect("a JSON line of a target's election");
+    let line: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    let span = &line["spans"][0];
+    assert!(
+        span["target"].as_str().is_some_and(|t| t.starts_with("oracle-")) && span["chain"].is_string(),
+        "the line carries the target and chain: {line}"
+    );
 
     // kill -9 of one bot: its two targets move to the others, which keep their own.
     let mut dead = bots.remove(0);
