@@ -22,7 +22,10 @@ use alloy::{
 };
 use oracle_tests::{
     Deployment, START_ELIZA, START_ETH, advance_time, anvil,
-    bot::{BotProcess, env_for, eventually, http_get, with_etcd_election, with_file_election, with_redis_election},
+    bot::{
+        BotProcess, env_for, eventually, http_get, with_etcd_election, with_file_election,
+        with_redis_election,
+    },
     chain::updates_of,
     deploy_oracle,
     election::{EtcdServer, RedisServer, serial},
@@ -169,7 +172,12 @@ async fn leads(bots: &[&Member]) -> Option<Vec<BTreeSet<String>>> {
 /// Waits until every target's events show exactly `n` updates, the last at `eth`, and every bot
 /// has read the last one back (so a duplicate, had one been sent, would have landed by now);
 /// returns the events.
-async fn landed_once(fleet: &Fleet, bots: &[&Member], n: usize, eth: u128) -> BTreeMap<String, Vec<(U256, u64)>> {
+async fn landed_once(
+    fleet: &Fleet,
+    bots: &[&Member],
+    n: usize,
+    eth: u128,
+) -> BTreeMap<String, Vec<(U256, u64)>> {
     eventually("the move on every oracle", || async {
         fleet.stored().await.iter().all(|p| *p == U256::from(eth)).then_some(())
     })
@@ -253,7 +261,8 @@ async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String
         assert!(labelled, "oracle_is_leader of {} labelled with target and chain:\n{text}", t.name);
     }
     let json = bots[1].process.log();
-    let line = json.lines().find(|l| l.contains("became leader")).expect("a JSON line of a target's election");
+    let line =
+        json.lines().find(|l| l.contains("became leader")).expect("a JSON line of a target's election");
     let line: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
     let span = &line["spans"][0];
     assert!(
@@ -273,16 +282,34 @@ async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String
     if std::env::var_os("BOT_TARGETS_DEBUG").is_some() {
         for b in &mut bots {
             let log = b.process.log();
-            let lines: Vec<&str> = log.lines().filter(|l| l.contains("fair share") || l.contains("became leader") || l.contains("gives up") || l.contains("WARN")).collect();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| {
+                    l.contains("fair share")
+                        || l.contains("became leader")
+                        || l.contains("gives up")
+                        || l.contains("WARN")
+                })
+                .collect();
             eprintln!("{}:\n{}", b.process.id, lines.join("\n"));
         }
         eprintln!("before {before:?}\nafter {after:?}");
     }
     for (i, held) in after.iter().enumerate() {
-        assert!(before[i + 1].is_subset(held), "{} kept its targets {:?}: now {held:?}", IDS[i + 1], before[i + 1]);
+        assert!(
+            before[i + 1].is_subset(held),
+            "{} kept its targets {:?}: now {held:?}",
+            IDS[i + 1],
+            before[i + 1]
+        );
         assert_eq!(held.len(), 3, "{} leads its new share: {held:?}", IDS[i + 1]);
     }
-    let moved: BTreeSet<String> = after.iter().flatten().filter(|t| !before[1].contains(*t) && !before[2].contains(*t)).cloned().collect();
+    let moved: BTreeSet<String> = after
+        .iter()
+        .flatten()
+        .filter(|t| !before[1].contains(*t) && !before[2].contains(*t))
+        .cloned()
+        .collect();
     assert_eq!(moved, before[0], "only the dead bot's targets moved");
 
     // The next move lands once per target again, from the two live bots.
