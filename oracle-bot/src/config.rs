@@ -745,17 +745,8 @@ impl BotConfig {
             .transpose()?;
         // With targets, the single-target fields describe the first one (tools that read one
         // oracle, such as oracle-cli, use it).
-        let (oracle_address, jeju_rpc_urls, jeju_chain_id, updater_key) = match targets
-            .as_ref()
-            .and_then(|t| Some((t.targets.first()?, t)))
-        {
-            Some((first, all)) => {
-                let chain = all.chain(&first.chain).ok_or_else(|| ConfigError::Invalid {
-                    var: "[[targets]]",
-                    reason: format!("target {:?} names no chain", first.name),
-                })?;
-                (first.oracle_address, chain.rpc_urls.clone(), chain.chain_id, first.updater_key.clone())
-            }
+        let (oracle_address, jeju_rpc_urls, jeju_chain_id, updater_key) = match targets.as_ref() {
+            Some(all) => all.first()?,
             None => (
                 oracle_address,
                 v.urls("JEJU_RPC_URLS", "JEJU_RPC_URL")?,

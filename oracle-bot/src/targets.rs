@@ -214,6 +214,17 @@ impl TargetsConfig {
         Ok(Self { chains: chains.into_iter().map(|(c, _)| c).collect(), targets, fleet_slack })
     }
 
+    /// The first target's oracle, its chain's endpoints and id, and its key: what the
+    /// single-target fields of [`BotConfig`](crate::BotConfig) hold with targets.
+    pub(crate) fn first(&self) -> Result<(Address, Vec<RpcUrl>, Option<u64>, UpdaterKey), ConfigError> {
+        let first = self.targets.first().and_then(|t| Some((t, self.chain(&t.chain)?)));
+        let (target, chain) = first.ok_or_else(|| ConfigError::Invalid {
+            var: "[[targets]]",
+            reason: "no target on a configured chain".into(),
+        })?;
+        Ok((target.oracle_address, chain.rpc_urls.clone(), chain.chain_id, target.updater_key.clone()))
+    }
+
     /// One line per chain and target, for `--check-config` and the start-up log: names,
     /// addresses and endpoints without credentials; never a key.
     pub fn describe(&self) -> Vec<String> {
