@@ -1,6 +1,6 @@
 //! Building the engine from a [`BotConfig`]: the same library pieces an embedder would use.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use oracle_alerts::{
     AlertLayer, Channel, DiscordAlerter, MessageContext, RateLimit, TelegramAlerter, TelegramChat,
@@ -124,13 +124,7 @@ pub fn alerters(config: &BotConfig) -> Result<Alerters, BotError> {
 /// Fails before any tick when no endpoint of a chain answers or the oracle address holds no
 /// oracle.
 pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
-    let failover = |chain: &str| FailoverConfig {
-        request_timeout: config.rpc_timeout,
-        total_timeout: config.rpc_total_timeout,
-        max_lag_blocks: config.rpc_max_lag_blocks,
-        probe_interval: config.rpc_probe_interval,
-        ..FailoverConfig::new(chain)
-    };
+    let failover = |chain: &str| failover_config(config, chain);
     let (base, base_rpc) = connect_failover(&config.base_rpc_urls, failover("Base"))?;
     let (jeju, jeju_rpc) = connect_failover(&config.jeju_rpc_urls, failover("Jeju"))?;
     tracing::info!(
@@ -139,27 +133,11 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         "RPC endpoints"
     );
 
-    // A pinned chain id guards against endpoints of the wrong network (a testnet URL in prod).
-    for (chain, provider, expected) in
-        [("Base", &base, config.base_chain_id), ("Jeju", &jeju, config.jeju_chain_id)]
-    {
-        if let Some(want) = expected {
-            use alloy::providers::Provider as _;
-            let id = provider.get_chain_id().await.map_err(|e| {
-                BotError::Target(oracle_core::evm::EvmError::Unreachable {
-                    chain: chain.to_owned(),
-                    reason: oracle_core::secret::redact_urls(&e.to_string()),
-                })
-            })?;
-            if id != want {
-                return Err(BotError::Config(crate::ConfigError::Invalid {
-                    var: if chain == "Base" { "BASE_CHAIN_ID" } else { "JEJU_CHAIN_ID" },
-                    reason: format!(
-                        "the {chain} endpoints serve chain id {id}, not {want}: check the RPC URLs"
-                    ),
-                }));
-            }
-        }
+    for (chain, provider, expected, var) in [
+        ("Base", &base, config.base_chain_id, "BASE_CHAIN_ID"),
+        ("Jeju", &jeju, config.jeju_chain_id, "JEJU_CHAIN_ID"),
+    ] {
+        check_chain_id(chain, provider, expected, var).await?;
     }
 
     let submitter = ManualOracleSubmitter::builder()
@@ -174,31 +152,7 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         .connect()
         .await?;
 
-    let sources = match &config.feeds {
-        Feeds::File { path, config: feeds } => {
-            tracing::info!(path = %path.display(), "feeds from FEEDS_CONFIG");
-            feeds.build(&Providers::new(base))?
-        }
-        Feeds::JejuDefaults(defaults) => defaults.build(&Providers::new(base))?,
-        Feeds::FixedEliza { chainlink, max_age, sequencer, price } => {
-            tracing::warn!(price = %price, "elizaOS/USD comes from ELIZAOS_FIXED_PRICE_USD, a fixed value, not a market price");
-            let mut eth = ChainlinkSource::new(base, *chainlink, FeedId::ETH_USD, *max_age);
-            if let Some((feed, grace)) = sequencer {
-                eth = eth.with_sequencer_uptime_feed(*feed, *grace);
-            }
-            let eth: Arc<dyn PriceSource> = Arc::new(eth);
-            let eliza: Arc<dyn PriceSource> = Arc::new(FixedPriceSource::new(FeedId::ELIZAOS_USD, *price));
-            [(FeedId::ETH_USD, eth), (FeedId::ELIZAOS_USD, eliza)].into_iter().collect()
-        }
-    };
-    for feed in [FeedId::ETH_USD, FeedId::ELIZAOS_USD] {
-        if !sources.contains_key(&feed) {
-            return Err(BotError::Config(crate::ConfigError::Invalid {
-                var: "FEEDS_CONFIG",
-                reason: format!("the oracle stores {feed}, but no source for it is configured"),
-            }));
-        }
-    }
+    let sources = sources(config, base, &[FeedId::ETH_USD, FeedId::ELIZAOS_USD])?;
 
     let mut builder = Engine::builder();
     let elector: Arc<dyn LeaderElector> = match &config.election {
@@ -236,4 +190,75 @@ pub async fn build_engine(config: &BotConfig) -> Result<Composed, BotError> {
         alerters,
         alert_layer,
     })
+}
+
+/// The failover settings of `chain`'s transport.
+pub(crate) fn failover_config(config: &BotConfig, chain: &str) -> FailoverConfig {
+    FailoverConfig {
+        request_timeout: config.rpc_timeout,
+        total_timeout: config.rpc_total_timeout,
+        max_lag_blocks: config.rpc_max_lag_blocks,
+        probe_interval: config.rpc_probe_interval,
+        ..FailoverConfig::new(chain)
+    }
+}
+
+/// Checks `chain`'s id when pinned (`expected`, from the setting `var`): a pinned id guards
+/// against endpoints of the wrong network (a testnet URL in prod).
+pub(crate) async fn check_chain_id(
+    chain: &str,
+    provider: &alloy::providers::DynProvider,
+    expected: Option<u64>,
+    var: &'static str,
+) -> Result<(), BotError> {
+    let Some(want) = expected else { return Ok(()) };
+    use alloy::providers::Provider as _;
+    let id = provider.get_chain_id().await.map_err(|e| {
+        BotError::Target(oracle_core::evm::EvmError::Unreachable {
+            chain: chain.to_owned(),
+            reason: oracle_core::secret::redact_urls(&e.to_string()),
+        })
+    })?;
+    if id != want {
+        return Err(BotError::Config(crate::ConfigError::Invalid {
+            var,
+            reason: format!("the {chain} endpoints serve chain id {id}, not {want}: check the RPC URLs"),
+        }));
+    }
+    Ok(())
+}
+
+/// The price sources of the configuration, read through the source chain's `base` provider;
+/// fails when one of `needed` has none.
+pub(crate) fn sources(
+    config: &BotConfig,
+    base: alloy::providers::DynProvider,
+    needed: &[FeedId],
+) -> Result<BTreeMap<FeedId, Arc<dyn PriceSource>>, BotError> {
+    let sources: BTreeMap<FeedId, Arc<dyn PriceSource>> = match &config.feeds {
+        Feeds::File { path, config: feeds } => {
+            tracing::info!(path = %path.display(), "feeds from FEEDS_CONFIG");
+            feeds.build(&Providers::new(base))?
+        }
+        Feeds::JejuDefaults(defaults) => defaults.build(&Providers::new(base))?,
+        Feeds::FixedEliza { chainlink, max_age, sequencer, price } => {
+            tracing::warn!(price = %price, "elizaOS/USD comes from ELIZAOS_FIXED_PRICE_USD, a fixed value, not a market price");
+            let mut eth = ChainlinkSource::new(base, *chainlink, FeedId::ETH_USD, *max_age);
+            if let Some((feed, grace)) = sequencer {
+                eth = eth.with_sequencer_uptime_feed(*feed, *grace);
+            }
+            let eth: Arc<dyn PriceSource> = Arc::new(eth);
+            let eliza: Arc<dyn PriceSource> = Arc::new(FixedPriceSource::new(FeedId::ELIZAOS_USD, *price));
+            [(FeedId::ETH_USD, eth), (FeedId::ELIZAOS_USD, eliza)].into_iter().collect()
+        }
+    };
+    for feed in needed {
+        if !sources.contains_key(feed) {
+            return Err(BotError::Config(crate::ConfigError::Invalid {
+                var: "FEEDS_CONFIG",
+                reason: format!("the oracle stores {feed}, but no source for it is configured"),
+            }));
+        }
+    }
+    Ok(sources)
 }

@@ -72,6 +72,10 @@ pub use oracle_core::secret::Secret;
 pub struct UpdaterKey(PrivateKeySigner);
 
 impl UpdaterKey {
+    pub(crate) fn new(signer: PrivateKeySigner) -> Self {
+        Self(signer)
+    }
+
     /// The signer, for the submitter.
     pub fn signer(&self) -> &PrivateKeySigner {
         &self.0
@@ -229,6 +233,10 @@ pub struct BotConfig {
     pub discord_webhook_url: Option<Secret>,
     /// How alerts are delivered.
     pub alerts: AlertSettings,
+    /// The targets of the file's `[[chains]]` and `[[targets]]`, when it has them; then the
+    /// single-target fields above (`oracle_address`, `jeju_rpc_urls`, `jeju_chain_id`,
+    /// `updater_key`) describe the first target, and the bot drives every one.
+    pub targets: Option<crate::targets::TargetsConfig>,
 }
 
 /// Reads settings from the layers (file, environment, flags).
@@ -336,7 +344,7 @@ impl Vars<'_> {
 /// A value found in a setting, quoted for an error message, unless it may be a secret pasted
 /// into the wrong setting: a URL is shown without its user info, path and query (providers put
 /// keys there), and a value with a run of 64 hex digits (a private key) is not shown at all.
-fn quoted(value: &str) -> String {
+pub(crate) fn quoted(value: &str) -> String {
     let mut run = 0usize;
     let key_like = value.chars().any(|c| {
         run = if c.is_ascii_hexdigit() { run.saturating_add(1) } else { 0 };
@@ -617,9 +625,22 @@ impl BotConfig {
 
     fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let lookup = &|k: &str| v.0.get(k);
-        let updater_key = Self::updater_key(v)?;
-        let oracle_text = v.require("ORACLE_ADDRESS", ": the ManualPriceOracle contract on Jeju")?;
-        let oracle_address = v.address("ORACLE_ADDRESS", &oracle_text)?;
+        let fleet = v.0.fleet();
+        // With [[targets]], the bot's own key is only a default for targets without one.
+        let has_key =
+            v.get("PRICE_UPDATER_PRIVATE_KEY").is_some() || v.get("PRICE_UPDATER_KEYSTORE").is_some();
+        let default_key = if fleet.is_none() || has_key { Some(Self::updater_key(v)?) } else { None };
+        if let Some(fleet) = fleet {
+            crate::targets::single_target_unset(v.0, fleet)?;
+        }
+        let oracle_address = match fleet {
+            // Replaced by the first target's below.
+            Some(_) => Address::ZERO,
+            None => {
+                let oracle_text = v.require("ORACLE_ADDRESS", ": the ManualPriceOracle contract on Jeju")?;
+                v.address("ORACLE_ADDRESS", &oracle_text)?
+            }
+        };
         let elizaos_token_base =
             v.get("ELIZAOS_TOKEN_BASE").map(|t| v.address("ELIZAOS_TOKEN_BASE", &t)).transpose()?;
         let chainlink_text =
@@ -717,18 +738,37 @@ impl BotConfig {
             None
         };
 
+        let fleet_slack: usize =
+            v.parse("FLEET_SLACK", crate::targets::DEFAULT_FLEET_SLACK, "a whole number of targets, e.g. 0")?;
+        let targets = fleet
+            .map(|f| crate::targets::TargetsConfig::read(f, default_key.as_ref(), &policy, fleet_slack))
+            .transpose()?;
+        // With targets, the single-target fields describe the first one (tools that read one
+        // oracle, such as oracle-cli, use it).
+        let (oracle_address, jeju_rpc_urls, jeju_chain_id, updater_key) = match targets.as_ref() {
+            Some(all) => all.first()?,
+            None => (
+                oracle_address,
+                v.urls("JEJU_RPC_URLS", "JEJU_RPC_URL")?,
+                v.get("JEJU_CHAIN_ID").map(|_| v.parse("JEJU_CHAIN_ID", 0u64, "a chain id")).transpose()?,
+                default_key.ok_or(ConfigError::Missing {
+                    var: "PRICE_UPDATER_PRIVATE_KEY",
+                    hint:
+                        " (or PRICE_UPDATER_PRIVATE_KEY_FILE, or PRICE_UPDATER_KEYSTORE): the updater's key"
+                            .into(),
+                })?,
+            ),
+        };
+
         Ok(Self {
             bot_id: v.get("BOT_ID").unwrap_or_else(random_bot_id),
             base_rpc_urls: v.urls("BASE_RPC_URLS", "BASE_RPC_URL")?,
-            jeju_rpc_urls: v.urls("JEJU_RPC_URLS", "JEJU_RPC_URL")?,
+            jeju_rpc_urls,
             base_chain_id: v
                 .get("BASE_CHAIN_ID")
                 .map(|_| v.parse("BASE_CHAIN_ID", 0u64, "a chain id, e.g. 8453"))
                 .transpose()?,
-            jeju_chain_id: v
-                .get("JEJU_CHAIN_ID")
-                .map(|_| v.parse("JEJU_CHAIN_ID", 0u64, "a chain id"))
-                .transpose()?,
+            jeju_chain_id,
             oracle_address,
             elizaos_token_base,
             updater_key,
@@ -766,6 +806,7 @@ impl BotConfig {
             telegram_chat_id: v.get("TELEGRAM_CHAT_ID"),
             discord_webhook_url: v.get("DISCORD_WEBHOOK_URL").map(Secret::new),
             alerts: alert_settings(v)?,
+            targets,
         })
     }
 }

@@ -290,10 +290,19 @@ fn reload_once(
     let (_, level) = log_settings(&layers)?;
     let next = BotConfig::from_layers(&layers)?;
     let (reloadable, needs_restart) = crate::settings::changes(current, &layers);
-    running
-        .engine
-        .reconfigure(next.policy.clone(), next.update_interval)
-        .map_err(|e| ConfigError::Invalid { var: "UPDATE_INTERVAL_MS", reason: e.to_string() })?;
+    // Every target's policy is checked before any is applied: a reload applies whole or not at
+    // all. Each target keeps the overrides it started with (a change to them needs a restart).
+    let policies = running
+        .engines
+        .iter()
+        .map(|(_, overrides)| overrides.apply(&next.policy))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::Invalid { var: "the update policy", reason: e.to_string() })?;
+    for ((engine, _), policy) in running.engines.iter().zip(policies) {
+        engine
+            .reconfigure(policy, next.update_interval)
+            .map_err(|e| ConfigError::Invalid { var: "UPDATE_INTERVAL_MS", reason: e.to_string() })?;
+    }
     if let Some(layer) = &running.alert_layer {
         layer.set_min_severity("telegram", next.alerts.telegram_min_severity);
         layer.set_min_severity("discord", next.alerts.discord_min_severity);
@@ -346,12 +355,29 @@ async fn check_config(layers: &Layers, config: Result<BotConfig, ConfigError>, o
             return ExitCode::from(2);
         }
     };
-    println!(
-        "configuration valid: bot {} updates {} as {}",
-        config.bot_id,
-        config.oracle_address,
-        config.updater_key.signer().address()
-    );
+    match &config.targets {
+        None => println!(
+            "configuration valid: bot {} updates {} as {}",
+            config.bot_id,
+            config.oracle_address,
+            config.updater_key.signer().address()
+        ),
+        Some(targets) => {
+            for line in targets.describe() {
+                println!("{line}");
+            }
+            println!(
+                "configuration valid: bot {} drives {} targets on {} chains (fleet slack {})",
+                config.bot_id,
+                targets.targets.len(),
+                targets.chains.len(),
+                targets.fleet_slack
+            );
+            if online {
+                println!("online: the checks below cover the first target, {}", config.oracle_address);
+            }
+        }
+    }
     if !online {
         return ExitCode::SUCCESS;
     }

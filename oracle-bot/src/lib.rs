@@ -20,12 +20,15 @@ use proptest as _;
 mod compose;
 mod config;
 pub mod daemon;
+pub mod fleet;
 pub mod health;
+pub mod health_targets;
 pub mod http;
 mod lock_scope;
 pub mod online;
 mod rpc_alerts;
 pub mod settings;
+pub mod targets;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -85,8 +88,9 @@ pub async fn run(config: BotConfig, cancel: CancellationToken) -> Result<(), Bot
 /// The parts of a running bot a configuration reload changes.
 #[derive(Debug, Clone)]
 pub struct Running {
-    /// The engine (policy and interval).
-    pub engine: Arc<oracle_core::Engine>,
+    /// The engines (policy and interval): the single target's, or one per target with its
+    /// policy overrides (applied again over the reloaded policy).
+    pub engines: Vec<(Arc<oracle_core::Engine>, targets::PolicyOverrides)>,
     /// The alert layer (each channel's routing), when a channel is on.
     pub alert_layer: Option<Arc<oracle_alerts::AlertLayer>>,
 }
@@ -97,7 +101,14 @@ pub async fn run_with(
     cancel: CancellationToken,
     engine_slot: Arc<tokio::sync::OnceCell<Running>>,
 ) -> Result<(), BotError> {
-    tracing::info!(bot_id = %config.bot_id, oracle = %config.oracle_address, updater = %config.updater_key.signer().address(), "starting oracle bot");
+    match &config.targets {
+        None => {
+            tracing::info!(bot_id = %config.bot_id, oracle = %config.oracle_address, updater = %config.updater_key.signer().address(), "starting oracle bot")
+        }
+        Some(t) => {
+            tracing::info!(bot_id = %config.bot_id, targets = t.targets.len(), chains = t.chains.len(), "starting oracle bot")
+        }
+    }
     // This process's own facts (its environment, mounts and files), whatever the configuration
     // was read from.
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok();
@@ -111,7 +122,11 @@ pub async fn run_with(
         .install_recorder()
         .map_err(|e| BotError::Metrics(e.to_string()))?;
     // Series the old dashboards expect exist from the start, even before their first event.
-    for chain in ["Base", "Jeju"] {
+    let chains: Vec<String> = match &config.targets {
+        None => vec!["Jeju".to_owned()],
+        Some(t) => t.chains.iter().map(|c| c.name.clone()).collect(),
+    };
+    for chain in std::iter::once("Base".to_owned()).chain(chains) {
         metrics::counter!("oracle_rpc_failover_total", "chain" => chain).absolute(0);
     }
     metrics::counter!(oracle_core::engine::metrics::TOTAL_UPDATES).absolute(0);
@@ -122,9 +137,15 @@ pub async fn run_with(
     oracle_core::evm::describe_metrics();
     oracle_alerts::describe_metrics();
 
+    if let Some(targets) = &config.targets {
+        return fleet::run(&config, targets, metrics, cancel, engine_slot).await;
+    }
     let Composed { engine, rpc, alerters, alert_layer, .. } = build_engine(&config).await?;
     let engine = Arc::new(engine);
-    let _ = engine_slot.set(Running { engine: Arc::clone(&engine), alert_layer });
+    let _ = engine_slot.set(Running {
+        engines: vec![(Arc::clone(&engine), targets::PolicyOverrides::default())],
+        alert_layer,
+    });
     // Every endpoint of a chain down, and failovers, are seen by the transports, not by ticks.
     tokio::spawn(rpc_alerts::watch(
         rpc.clone(),

@@ -135,6 +135,7 @@ pub const SETTINGS: &[Setting] = &[
     s("LEADER_RENEW_DEADLINE_MS", "election.renew_deadline_ms"),
     s("LEADER_MAX_TARGET_FAILURES", "election.max_target_failures"),
     s("LEADER_BACKOFF_MS", "election.backoff_ms"),
+    s("FLEET_SLACK", "election.fleet_slack"),
     // HTTP endpoints.
     s("ENABLE_HEALTH_CHECK", "http.enabled"),
     s("HEALTH_CHECK_PORT", "http.port"),
@@ -187,6 +188,7 @@ const PREFIXES: &[&str] = &[
     "SEQUENCER_",
     "STUCK_",
     "RECEIPT_",
+    "FLEET_",
 ];
 
 /// The setting whose variable is `var`.
@@ -239,6 +241,20 @@ pub struct Layers {
     secret_files: BTreeMap<&'static str, (PathBuf, Origin)>,
     /// Feeds written inline in the file's `[feeds]` table, and the file.
     inline_feeds: Option<(SourceConfig, PathBuf)>,
+    /// The file's `[[chains]]` and `[[targets]]` arrays as written, and the file: read whole by
+    /// [`crate::targets`], which names each entry in its errors.
+    fleet: Option<FleetTables>,
+}
+
+/// The `[[chains]]` and `[[targets]]` arrays of a configuration file, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetTables {
+    /// The file.
+    pub path: PathBuf,
+    /// `[[chains]]`, one table each.
+    pub chains: Vec<toml::Value>,
+    /// `[[targets]]`, one table each.
+    pub targets: Vec<toml::Value>,
 }
 
 impl fmt::Debug for Layers {
@@ -246,6 +262,7 @@ impl fmt::Debug for Layers {
         f.debug_struct("Layers")
             .field("set", &self.values.keys().collect::<Vec<_>>())
             .field("inline_feeds", &self.inline_feeds.as_ref().map(|(_, p)| p))
+            .field("targets", &self.fleet.as_ref().map(|f| f.targets.len()))
             .finish()
     }
 }
@@ -347,6 +364,14 @@ impl Layers {
                         .map_err(|e| file_error(format!("[feeds]: {e}")))?;
                     self.inline_feeds = Some((feeds, path.to_owned()));
                 }
+                toml::Value::Array(items) if name == "targets" || name == "chains" => {
+                    let fleet = self.fleet.get_or_insert_with(|| FleetTables {
+                        path: path.to_owned(),
+                        chains: Vec::new(),
+                        targets: Vec::new(),
+                    });
+                    if name == "targets" { fleet.targets = items } else { fleet.chains = items }
+                }
                 toml::Value::Table(section) => {
                     for (key, value) in section {
                         self.file_value(path, &format!("{name}.{key}"), value)?;
@@ -421,6 +446,11 @@ impl Layers {
         self.inline_feeds.as_ref()
     }
 
+    /// The file's `[[chains]]` and `[[targets]]`, when it has either.
+    pub fn fleet(&self) -> Option<&FleetTables> {
+        self.fleet.as_ref()
+    }
+
     /// Every setting with its shown value (secrets redacted, credentials stripped) and origin,
     /// in the table's order; unset ones show `None` and [`Origin::Default`].
     pub fn report(&self) -> Vec<(&'static Setting, Option<String>, Origin)> {
@@ -455,6 +485,13 @@ pub fn changes(before: &Layers, after: &Layers) -> (Vec<&'static str>, Vec<&'sta
     {
         restart.push("[feeds]");
     }
+    // Adding, removing or changing a target changes the engines, the elections and the fleet's
+    // share: only a restart builds them anew.
+    if before.fleet.as_ref().map(|f| (&f.chains, &f.targets))
+        != after.fleet.as_ref().map(|f| (&f.chains, &f.targets))
+    {
+        restart.push("[[chains]]/[[targets]]");
+    }
     (reloadable, restart)
 }
 
@@ -471,7 +508,7 @@ pub(crate) fn without_credentials(list: &str) -> String {
 }
 
 /// A TOML scalar (or list of scalars, joined with commas as the variables are) as text.
-fn scalar(value: &toml::Value) -> Option<String> {
+pub(crate) fn scalar(value: &toml::Value) -> Option<String> {
     match value {
         toml::Value::String(s) => Some(s.clone()),
         toml::Value::Integer(i) => Some(i.to_string()),
@@ -525,7 +562,7 @@ fn nearest_key(key: &str) -> Option<&'static str> {
 }
 
 /// Levenshtein distance (names are short ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -229,6 +229,22 @@ impl Share {
         self.state().held.clone()
     }
 
+    /// Counts `target` as held if the bot is below `cap` (or holds it already); `false` when the
+    /// share is full. Check and count are one step: a bot ticks its targets concurrently
+    /// (`oracle_core::Targets`), and two electors that each saw one free slot would otherwise
+    /// both acquire, taking the bot over its cap.
+    fn reserve(&self, target: &str, cap: usize) -> bool {
+        let mut s = self.state();
+        if s.held.contains(target) {
+            return true;
+        }
+        if s.held.len() >= cap {
+            return false;
+        }
+        s.held.insert(target.to_owned());
+        true
+    }
+
     fn set(&self, target: &str, leads: bool) {
         let mut s = self.state();
         if leads {
@@ -277,7 +293,7 @@ impl LeaderElector for SharedElector {
             self.share.set(&self.target, false);
             return Ok(Leadership::Follower { leader: None });
         }
-        if !leads && held.len() >= cap {
+        if !leads && !self.share.reserve(&self.target, cap) {
             let leader = self.inner.leader().await?.map(|l| l.holder);
             return Ok(Leadership::Follower { leader });
         }

@@ -13,4 +13,5 @@ mod bot_daemon;
 mod bot_fleet;
 mod bot_guarantees;
 mod bot_hostile;
+mod bot_targets;
 mod config_props;

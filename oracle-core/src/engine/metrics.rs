@@ -3,7 +3,8 @@
 //! Names keep the old bot's series (`oracle_total_updates`, `oracle_last_update_timestamp` in
 //! **seconds**, ...); the bot adds the `bot_id` label globally. An engine built with
 //! [`EngineBuilder::target`](super::EngineBuilder::target) adds a `target` label to every series
-//! (many targets in one process); without it the series are the old bot's, unlabelled. Gauges are floats by nature: the
+//! (many targets in one process), and [`EngineBuilder::chain`](super::EngineBuilder::chain) a
+//! `chain` label; without them the series are the old bot's, unlabelled. Gauges are floats by nature: the
 //! conversions here are for display only and never feed back into a price path.
 
 use std::time::SystemTime;

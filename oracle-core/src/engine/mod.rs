@@ -77,6 +77,7 @@ pub struct EngineBuilder {
     alert_rules: AlertRules,
     shutdown_grace: Option<Duration>,
     target: Option<String>,
+    chain: Option<String>,
 }
 
 // By hand: the parts are trait objects, shown by name.
@@ -174,6 +175,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Names the chain this engine's target is on, for a process that drives targets on several
+    /// chains: every metric series then carries a `chain` label with it, as [`target`](Self::target)
+    /// adds `target` (default: none).
+    pub fn chain(mut self, name: impl Into<String>) -> Self {
+        self.chain = Some(name.into());
+        self
+    }
+
     /// How long [`Engine::run`] lets the tick in progress finish once cancelled (default
     /// [`DEFAULT_SHUTDOWN_GRACE`]). An update in flight is then followed to its receipt, logged
     /// and counted, or carried (journaled) to the next start, instead of being dropped unseen.
@@ -240,7 +249,11 @@ impl EngineBuilder {
             holds: std::sync::Mutex::new(Holds::default()),
             health_gate: self.health_gate,
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
-            metric_labels: self.target.map(|t| vec![::metrics::Label::new("target", t)]).unwrap_or_default(),
+            metric_labels: [("target", &self.target), ("chain", &self.chain)]
+                .into_iter()
+                .filter_map(|(k, v)| v.clone().map(|v| ::metrics::Label::new(k, v)))
+                .collect(),
+            span_fields: self.target.map(|t| (t, self.chain.unwrap_or_default())),
             target_failures: std::sync::atomic::AtomicU32::new(0),
             backoff_until: std::sync::Mutex::new(None),
             status,
@@ -274,8 +287,11 @@ pub struct Engine {
     holds: std::sync::Mutex<Holds>,
     health_gate: Option<(u32, Duration)>,
     shutdown_grace: Duration,
-    /// Labels every metric series of this engine carries (`target`, when named).
+    /// Labels every metric series of this engine carries (`target` and `chain`, when named).
     metric_labels: Vec<::metrics::Label>,
+    /// A named target's name and chain: each tick then runs in a `tick` span carrying both, so
+    /// every log line of a process driving many targets says which one it is about.
+    span_fields: Option<(String, String)>,
     /// Consecutive leader ticks that failed against the target.
     target_failures: std::sync::atomic::AtomicU32,
     /// While set and in the future (or `Some(None)`: past the clock's range), this bot does not
@@ -402,6 +418,17 @@ impl Engine {
 
     /// Runs one tick now and returns its record.
     pub async fn tick(&self) -> TickReport {
+        match &self.span_fields {
+            None => self.tick_unlabelled().await,
+            Some((target, chain)) => {
+                use tracing::Instrument as _;
+                let span = tracing::info_span!("tick", target = %target, chain = %chain);
+                self.tick_unlabelled().instrument(span).await
+            }
+        }
+    }
+
+    async fn tick_unlabelled(&self) -> TickReport {
         let _guard = self.tick_lock.lock().await;
         let started_at = SystemTime::now();
         let clock = Instant::now();

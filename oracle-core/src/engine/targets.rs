@@ -77,12 +77,30 @@ impl Targets {
     /// engine's shutdown grace, as [`Engine::run`] does) and releases every target's leadership.
     pub async fn run(&self, cancel: CancellationToken) {
         tracing::info!(targets = self.engines.len(), interval = ?self.interval, "targets started");
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let new_ticker = |every: Duration| {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker
+        };
+        let mut ticker = new_ticker(self.interval);
+        // A reload reconfigures every engine alike ([`Engine::reconfigure`]): the rounds follow
+        // the first engine's interval from then on, as a single engine's `run` follows its own.
+        let mut intervals = match self.engines.first() {
+            Some((_, e)) => e.interval.subscribe(),
+            None => tokio::sync::watch::channel(self.interval).1,
+        };
         loop {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
+                Ok(()) = intervals.changed() => {
+                    // The first round of a new interval comes one interval from now.
+                    let every = *intervals.borrow_and_update();
+                    tracing::info!(interval = ?every, "new round interval");
+                    ticker = new_ticker(every);
+                    ticker.reset();
+                    continue;
+                }
                 _ = ticker.tick() => {}
             }
             let round = self.tick();

@@ -1,0 +1,343 @@
+//! Three `oracle-bot` processes sharing six targets (three `ManualPriceOracle`s on each of two
+//! anvil chains, configured as `[[chains]]` and `[[targets]]`), electing per target through
+//! Redis, etcd and the file backend: each bot leads its fair share (two), a price move lands
+//! exactly once on every oracle, `kill -9` of one bot moves only its two targets to the others
+//! (which keep their own), and the next move again lands exactly once on every oracle. Counted
+//! on chain (`PricesUpdated` events per contract); every wait polls `/health` or the chain.
+// Test helpers may fail loudly: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// 8-decimal prices are written `dollars_fraction` (`3_100_00000000` is $3100).
+#![allow(clippy::inconsistent_digit_grouping)]
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    os::unix::fs::PermissionsExt as _,
+    path::Path,
+};
+
+use alloy::{
+    node_bindings::AnvilInstance,
+    primitives::{Address, U256},
+    providers::DynProvider,
+};
+use oracle_tests::{
+    Deployment, START_ELIZA, START_ETH, advance_time, anvil,
+    bot::{
+        BotProcess, env_for, eventually, http_get, with_etcd_election, with_file_election,
+        with_redis_election,
+    },
+    chain::updates_of,
+    deploy_oracle,
+    election::{EtcdServer, RedisServer, serial},
+    key_hex, oracle_prices, set_updater, wallet_provider,
+};
+
+const BOT: &str = env!("CARGO_BIN_EXE_oracle-bot");
+const IDS: [&str; 3] = ["share-a", "share-b", "share-c"];
+
+/// One target: its name, chain (index into the chains) and oracle.
+struct Target {
+    name: String,
+    chain: usize,
+    oracle: Address,
+}
+
+/// The two target chains and their six oracles; the source chain is the deployment's.
+struct Fleet {
+    d: Deployment,
+    /// The second target chain (the first is `d.target`).
+    second: AnvilInstance,
+    targets: Vec<Target>,
+}
+
+impl Fleet {
+    fn chain(&self, i: usize) -> &AnvilInstance {
+        if i == 0 { &self.d.target } else { &self.second }
+    }
+
+    fn admin(&self, i: usize) -> DynProvider {
+        wallet_provider(self.chain(i), 0)
+    }
+
+    /// Deploys three oracles on each chain, each with an updater account of its own (1, 2, 3),
+    /// so no two targets share a nonce sequence.
+    async fn start() -> Self {
+        let d = Deployment::start().await;
+        let second = anvil(420_692);
+        let mut fleet = Self { d, second, targets: Vec::new() };
+        for i in 0..6 {
+            let (chain, updater) = (i % 2, 1 + i / 2);
+            let admin = fleet.admin(chain);
+            let owner = fleet.chain(chain).addresses()[0];
+            let oracle = deploy_oracle(&admin, owner, START_ETH, START_ELIZA).await;
+            set_updater(&admin, oracle, fleet.chain(chain).addresses()[updater]).await;
+            fleet.targets.push(Target { name: format!("oracle-{i}"), chain, oracle });
+        }
+        for chain in 0..2 {
+            advance_time(&fleet.admin(chain), 120).await;
+        }
+        fleet
+    }
+
+    /// The configuration file: both chains, the six targets, each target's key in an owner-only
+    /// file.
+    fn write_config(&self, dir: &Path) -> std::path::PathBuf {
+        let mut toml = String::new();
+        for (i, name) in ["alpha", "beta"].iter().enumerate() {
+            let chain = self.chain(i);
+            toml += &format!(
+                "[[chains]]\nname = \"{name}\"\nrpc_urls = [\"{}\"]\nchain_id = {}\n\n",
+                chain.endpoint(),
+                chain.chain_id()
+            );
+        }
+        for (i, t) in self.targets.iter().enumerate() {
+            let key = dir.join(format!("{}.key", t.name));
+            std::fs::write(&key, key_hex(self.chain(t.chain), 1 + i / 2)).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            toml += &format!(
+                "[[targets]]\nname = \"{}\"\nchain = \"{}\"\noracle_address = \"{}\"\nprivate_key_file = \"{}\"\n\n",
+                t.name,
+                ["alpha", "beta"][t.chain],
+                t.oracle,
+                key.display()
+            );
+        }
+        let path = dir.join("bot.toml");
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+
+    /// The ETH/USD stored on every oracle.
+    async fn stored(&self) -> Vec<U256> {
+        let mut out = Vec::new();
+        for t in &self.targets {
+            out.push(oracle_prices(&self.admin(t.chain), t.oracle).await.0);
+        }
+        out
+    }
+
+    /// Every oracle's `PricesUpdated` events: (eth, timestamp) each, oldest first.
+    async fn events(&self) -> BTreeMap<String, Vec<(U256, u64)>> {
+        let mut out = BTreeMap::new();
+        for t in &self.targets {
+            let updates = updates_of(&self.admin(t.chain), t.oracle).await;
+            out.insert(t.name.clone(), updates.iter().map(|u| (u.eth, u.timestamp)).collect());
+        }
+        out
+    }
+}
+
+/// A running bot and its endpoints.
+struct Member {
+    process: BotProcess,
+    url: String,
+}
+
+impl Member {
+    async fn start(env: &HashMap<String, String>, config: &Path) -> Self {
+        let mut process = BotProcess::spawn_with_args(BOT, env, &["--config", &config.display().to_string()]);
+        let url = process.endpoints().await;
+        Self { process, url }
+    }
+
+    /// `/health`, or `None` while it does not answer.
+    async fn health(&self) -> Option<serde_json::Value> {
+        let (_, body) = http_get(format!("{}/health", self.url)).await?;
+        Some(serde_json::from_str(&body).expect("/health is JSON"))
+    }
+}
+
+/// The targets each bot's `/health` says it leads, once every bot answers and every target is
+/// healthy.
+async fn leads(bots: &[&Member]) -> Option<Vec<BTreeSet<String>>> {
+    let mut out = Vec::new();
+    for b in bots {
+        let h = b.health().await?;
+        let targets = h["targets"].as_object()?;
+        if targets.len() != 6 || targets.values().any(|t| t["healthy"] != true) {
+            return None;
+        }
+        let led: BTreeSet<String> =
+            targets.iter().filter(|(_, t)| t["isLeader"] == true).map(|(n, _)| n.clone()).collect();
+        assert_eq!(h["leads"].as_u64(), Some(led.len() as u64), "leads counts the targets led");
+        for t in targets.values() {
+            assert!(t["chain"] == "alpha" || t["chain"] == "beta", "each target names its chain: {t}");
+        }
+        out.push(led);
+    }
+    Some(out)
+}
+
+/// Waits until every target's events show exactly `n` updates, the last at `eth`, and every bot
+/// has read the last one back (so a duplicate, had one been sent, would have landed by now);
+/// returns the events.
+async fn landed_once(
+    fleet: &Fleet,
+    bots: &[&Member],
+    n: usize,
+    eth: u128,
+) -> BTreeMap<String, Vec<(U256, u64)>> {
+    eventually("the move on every oracle", || async {
+        fleet.stored().await.iter().all(|p| *p == U256::from(eth)).then_some(())
+    })
+    .await;
+    let events = fleet.events().await;
+    eventually("every bot reads every oracle's last update back", || async {
+        for b in bots {
+            let h = b.health().await?;
+            for (name, updates) in &events {
+                let (_, written) = updates.last()?;
+                if h["targets"][name]["lastUpdate"] != written * 1000 {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    })
+    .await;
+    let events = fleet.events().await;
+    for (name, updates) in &events {
+        assert_eq!(updates.len(), n, "{name}: {n} moves, {n} updates, no duplicates: {updates:?}");
+        assert_eq!(updates.last().map(|u| u.0), Some(U256::from(eth)), "{name}: the last move stored");
+    }
+    events
+}
+
+/// The scenario of the module docs, with `elect` turning election on.
+async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String>)) {
+    let fleet = Fleet::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = fleet.write_config(dir.path());
+    let env = |id: &str| {
+        let mut env = env_for(&fleet.d, id);
+        // The single target's settings: the file's targets replace them.
+        for var in ["JEJU_RPC_URL", "ORACLE_ADDRESS", "PRICE_UPDATER_PRIVATE_KEY"] {
+            env.remove(var);
+        }
+        elect(&mut env);
+        env.insert("MIN_UPDATE_INTERVAL_S".into(), "0".into());
+        env.insert("STATE_DIR".into(), dir.path().join(format!("state-{id}")).display().to_string());
+        // One bot logs JSON: each target's lines carry its target and chain.
+        if id == IDS[1] {
+            env.insert("LOG_FORMAT".into(), "json".into());
+        }
+        env
+    };
+    let mut bots = Vec::new();
+    for id in IDS {
+        bots.push(Member::start(&env(id), &config).await);
+    }
+
+    // Each bot leads its fair share, two; every target has exactly one leader.
+    let before = eventually("each bot leads 2 of the 6 targets", || async {
+        let held = leads(&bots.iter().collect::<Vec<_>>()).await?;
+        let all: BTreeSet<&String> = held.iter().flatten().collect();
+        (held.iter().all(|h| h.len() == 2) && all.len() == 6).then_some(held)
+    })
+    .await;
+
+    // A move lands once per target, from the bot that leads it.
+    fleet.d.set_eth(3_100_00000000).await;
+    landed_once(&fleet, &bots.iter().collect::<Vec<_>>(), 1, 3_100_00000000).await;
+    for (i, b) in bots.iter().enumerate() {
+        let h = b.health().await.unwrap();
+        for (name, t) in h["targets"].as_object().unwrap() {
+            let want = u64::from(before[i].contains(name));
+            assert_eq!(t["totalUpdates"], want, "{}: {name} was landed by its leader only", IDS[i]);
+        }
+    }
+
+    // /metrics labels every engine series with its target and chain; JSON log lines of a
+    // target's tick carry both.
+    for t in &fleet.targets {
+        let (_, text) = http_get(format!("{}/metrics", bots[1].url)).await.unwrap();
+        let chain = ["alpha", "beta"][t.chain];
+        let labelled = text.lines().any(|l| {
+            l.starts_with("oracle_is_leader{")
+                && l.contains(&format!("target=\"{}\"", t.name))
+                && l.contains(&format!("chain=\"{chain}\""))
+        });
+        assert!(labelled, "oracle_is_leader of {} labelled with target and chain:\n{text}", t.name);
+    }
+    let json = bots[1].process.log();
+    let line =
+        json.lines().find(|l| l.contains("became leader")).expect("a JSON line of a target's election");
+    let line: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    let span = &line["spans"][0];
+    assert!(
+        span["target"].as_str().is_some_and(|t| t.starts_with("oracle-")) && span["chain"].is_string(),
+        "the line carries the target and chain: {line}"
+    );
+
+    // kill -9 of one bot: its two targets move to the others, which keep their own.
+    let mut dead = bots.remove(0);
+    dead.process.kill9().await;
+    let after = eventually("the two live bots lead all 6 targets", || async {
+        let held = leads(&bots.iter().collect::<Vec<_>>()).await?;
+        let all: BTreeSet<&String> = held.iter().flatten().collect();
+        (all.len() == 6 && held[0].is_disjoint(&held[1])).then_some(held)
+    })
+    .await;
+    if std::env::var_os("BOT_TARGETS_DEBUG").is_some() {
+        for b in &mut bots {
+            let log = b.process.log();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| {
+                    l.contains("fair share")
+                        || l.contains("became leader")
+                        || l.contains("gives up")
+                        || l.contains("WARN")
+                })
+                .collect();
+            eprintln!("{}:\n{}", b.process.id, lines.join("\n"));
+        }
+        eprintln!("before {before:?}\nafter {after:?}");
+    }
+    for (i, held) in after.iter().enumerate() {
+        assert!(
+            before[i + 1].is_subset(held),
+            "{} kept its targets {:?}: now {held:?}",
+            IDS[i + 1],
+            before[i + 1]
+        );
+        assert_eq!(held.len(), 3, "{} leads its new share: {held:?}", IDS[i + 1]);
+    }
+    let moved: BTreeSet<String> = after
+        .iter()
+        .flatten()
+        .filter(|t| !before[1].contains(*t) && !before[2].contains(*t))
+        .cloned()
+        .collect();
+    assert_eq!(moved, before[0], "only the dead bot's targets moved");
+
+    // The next move lands once per target again, from the two live bots.
+    fleet.d.set_eth(3_200_00000000).await;
+    landed_once(&fleet, &bots.iter().collect::<Vec<_>>(), 2, 3_200_00000000).await;
+    drop(dead);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_bots_share_six_targets_through_redis() {
+    let _one = serial().await;
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    three_bots_share_six_targets(|env| with_redis_election(env, &url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_bots_share_six_targets_through_etcd() {
+    let _one = serial().await;
+    let etcd = EtcdServer::start().await;
+    let endpoint = etcd.endpoint();
+    three_bots_share_six_targets(|env| with_etcd_election(env, &endpoint)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_bots_on_one_host_share_six_targets_through_the_file_backend() {
+    let _one = serial().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("leader.lock");
+    three_bots_share_six_targets(|env| with_file_election(env, &lock)).await;
+}
