@@ -12,11 +12,12 @@ use std::{
     sync::Arc,
 };
 
+use alloy::primitives::Address;
 use oracle_alerts::AlertLayer;
 use oracle_core::{
     Alerter, AlwaysLeader, Engine, FeedId, LeaderElector, PriceSource, Targets,
     engine::AlertRules,
-    evm::{FailoverTransport, ManualOracleSubmitter, connect_failover},
+    evm::{FailoverTransport, ManualOracleSubmitter, NonceLane, connect_failover},
 };
 use oracle_election::{
     ElectorConfig,
@@ -161,10 +162,14 @@ pub async fn build_targets(config: &BotConfig, targets: &TargetsConfig) -> Resul
                 slack = targets.fleet_slack, "leader election per target, within the bot's fair share"
             );
             let members = membership(election, &config.bot_id)?;
-            Some(Share::new(Arc::new(members), targets.targets.len(), targets.fleet_slack))
+            // The fair share counts election units: a key shared on a chain is one unit.
+            let units = election_units(targets).values().collect::<BTreeSet<_>>().len();
+            Some(Share::new(Arc::new(members), units, targets.fleet_slack))
         }
     };
-    warn_shared_keys(targets);
+    let lanes = nonce_lanes(targets);
+    let units = election_units(targets);
+    let mut unit_electors: BTreeMap<String, Arc<dyn LeaderElector>> = BTreeMap::new();
 
     let Alerters { all: alerters, layer: alert_layer } = alerters(config)?;
     let rules = AlertRules::default()
@@ -179,8 +184,12 @@ pub async fn build_targets(config: &BotConfig, targets: &TargetsConfig) -> Resul
                 reason: format!("target {:?} names no configured chain", t.name),
             })
         })?;
-        // nonce lane: one per (chain, key)
+        // One nonce lane per (chain, key): targets sharing a key never replace each other's
+        // transactions (oracle_core::evm::NonceLane).
+        let lane =
+            lanes.get(&(t.chain.clone(), t.updater_key.signer().address())).cloned().unwrap_or_default();
         let submitter = ManualOracleSubmitter::builder()
+            .nonce_lane(lane)
             .provider(provider)
             .chain_name(t.chain.clone())
             .oracle(t.oracle_address)
@@ -199,10 +208,19 @@ pub async fn build_targets(config: &BotConfig, targets: &TargetsConfig) -> Resul
                 builder = builder
                     .health_gate(election.max_target_failures, election.backoff)
                     .lease_margin(election.lease.action_margin());
-                let inner = target_elector(&election.elector, &t.name)?
-                    .connect(&config.bot_id, election.lease)
-                    .await?;
-                Arc::new(SharedElector::new(Arc::clone(share), t.name.clone(), inner))
+                let unit = units.get(&t.name).cloned().unwrap_or_else(|| t.name.clone());
+                match unit_electors.get(&unit) {
+                    Some(elector) => Arc::clone(elector),
+                    None => {
+                        let inner = target_elector(&election.elector, &unit)?
+                            .connect(&config.bot_id, election.lease)
+                            .await?;
+                        let elector: Arc<dyn LeaderElector> =
+                            Arc::new(SharedElector::new(Arc::clone(share), unit.clone(), inner));
+                        unit_electors.insert(unit, Arc::clone(&elector));
+                        elector
+                    }
+                }
             }
             _ => Arc::new(AlwaysLeader::new(config.bot_id.clone())),
         };
@@ -235,20 +253,42 @@ pub async fn build_targets(config: &BotConfig, targets: &TargetsConfig) -> Resul
     Ok(ComposedTargets { targets: all, engines, rpc, share, alerters, alert_layer })
 }
 
-/// Targets on one chain with one key send from one nonce sequence: until their submitters share
-/// a nonce lane, concurrent updates may contend for a nonce (one is then replaced or retried).
-fn warn_shared_keys(targets: &TargetsConfig) {
-    let mut by_key: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+/// The election unit of each target (by name): the target itself, or, for targets on one chain
+/// sharing an updater key, one unit for all of them (`<chain>.<address>`), so that one bot leads
+/// them together. Two bots sending with one key would each take the lowest unmined nonce and
+/// replace each other's transactions; inside one bot, the key's [`NonceLane`] makes them take
+/// turns.
+fn election_units(targets: &TargetsConfig) -> BTreeMap<String, String> {
+    let mut by_key: BTreeMap<(String, Address), Vec<&str>> = BTreeMap::new();
     for t in &targets.targets {
-        let key = (t.chain.clone(), t.updater_key.signer().address().to_string());
-        by_key.entry(key).or_default().push(&t.name);
+        by_key.entry((t.chain.clone(), t.updater_key.signer().address())).or_default().push(&t.name);
     }
-    for ((chain, updater), names) in by_key.into_iter().filter(|(_, n)| n.len() > 1) {
-        tracing::warn!(
+    let mut units = BTreeMap::new();
+    for ((chain, updater), names) in by_key {
+        let shared = names.len() > 1;
+        for name in names {
+            let unit = if shared { format!("{chain}.{updater:#x}") } else { name.to_owned() };
+            units.insert(name.to_owned(), unit);
+        }
+    }
+    units
+}
+
+/// One [`NonceLane`] per (chain, updater key): targets on one chain that send with one key
+/// take turns, one update in flight at a time, so none replaces another's transaction. Said at
+/// start-up, since updates of those targets that move together land one block apart.
+fn nonce_lanes(targets: &TargetsConfig) -> BTreeMap<(String, Address), NonceLane> {
+    let mut by_key: BTreeMap<(String, Address), Vec<&str>> = BTreeMap::new();
+    for t in &targets.targets {
+        by_key.entry((t.chain.clone(), t.updater_key.signer().address())).or_default().push(&t.name);
+    }
+    for ((chain, updater), names) in by_key.iter().filter(|(_, n)| n.len() > 1) {
+        tracing::info!(
             %chain, %updater, targets = %names.join(", "),
-            "several targets on one chain share an updater key: give each its own key (private_key_file) to keep their nonces apart"
+            "several targets on one chain share an updater key: one bot leads them together and they send in turn through one nonce lane (one update in flight; give a target its own key to send in parallel)"
         );
     }
+    by_key.into_keys().map(|k| (k, NonceLane::new())).collect()
 }
 
 /// Runs the targets until `cancel` fires: composes them, serves the endpoints, and ticks them

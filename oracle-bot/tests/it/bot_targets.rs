@@ -4,6 +4,7 @@
 //! exactly once on every oracle, `kill -9` of one bot moves only its two targets to the others
 //! (which keep their own), and the next move again lands exactly once on every oracle. Counted
 //! on chain (`PricesUpdated` events per contract); every wait polls `/health` or the chain.
+//! And targets sharing a key: led together by one bot, sending in turn through its nonce lane.
 // Test helpers may fail loudly: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // 8-decimal prices are written `dollars_fraction` (`3_100_00000000` is $3100).
@@ -40,6 +41,8 @@ struct Target {
     name: String,
     chain: usize,
     oracle: Address,
+    /// Its updater: the chain's anvil account of this index.
+    updater: usize,
 }
 
 /// The two target chains and their six oracles; the source chain is the deployment's.
@@ -62,16 +65,20 @@ impl Fleet {
     /// Deploys three oracles on each chain, each with an updater account of its own (1, 2, 3),
     /// so no two targets share a nonce sequence.
     async fn start() -> Self {
+        Self::start_with(&(0..6).map(|i| (i % 2, 1 + i / 2)).collect::<Vec<_>>()).await
+    }
+
+    /// Deploys one oracle per `(chain, updater account)` of `layout`.
+    async fn start_with(layout: &[(usize, usize)]) -> Self {
         let d = Deployment::start().await;
         let second = anvil(420_692);
         let mut fleet = Self { d, second, targets: Vec::new() };
-        for i in 0..6 {
-            let (chain, updater) = (i % 2, 1 + i / 2);
+        for (i, &(chain, updater)) in layout.iter().enumerate() {
             let admin = fleet.admin(chain);
             let owner = fleet.chain(chain).addresses()[0];
             let oracle = deploy_oracle(&admin, owner, START_ETH, START_ELIZA).await;
             set_updater(&admin, oracle, fleet.chain(chain).addresses()[updater]).await;
-            fleet.targets.push(Target { name: format!("oracle-{i}"), chain, oracle });
+            fleet.targets.push(Target { name: format!("oracle-{i}"), chain, oracle, updater });
         }
         for chain in 0..2 {
             advance_time(&fleet.admin(chain), 120).await;
@@ -91,9 +98,9 @@ impl Fleet {
                 chain.chain_id()
             );
         }
-        for (i, t) in self.targets.iter().enumerate() {
+        for t in &self.targets {
             let key = dir.join(format!("{}.key", t.name));
-            std::fs::write(&key, key_hex(self.chain(t.chain), 1 + i / 2)).unwrap();
+            std::fs::write(&key, key_hex(self.chain(t.chain), t.updater)).unwrap();
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
             toml += &format!(
                 "[[targets]]\nname = \"{}\"\nchain = \"{}\"\noracle_address = \"{}\"\nprivate_key_file = \"{}\"\n\n",
@@ -150,12 +157,12 @@ impl Member {
 
 /// The targets each bot's `/health` says it leads, once every bot answers and every target is
 /// healthy.
-async fn leads(bots: &[&Member]) -> Option<Vec<BTreeSet<String>>> {
+async fn leads(bots: &[&Member], n: usize) -> Option<Vec<BTreeSet<String>>> {
     let mut out = Vec::new();
     for b in bots {
         let h = b.health().await?;
         let targets = h["targets"].as_object()?;
-        if targets.len() != 6 || targets.values().any(|t| t["healthy"] != true) {
+        if targets.len() != n || targets.values().any(|t| t["healthy"] != true) {
             return None;
         }
         let led: BTreeSet<String> =
@@ -204,12 +211,14 @@ async fn landed_once(
     events
 }
 
-/// The scenario of the module docs, with `elect` turning election on.
-async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String>)) {
-    let fleet = Fleet::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = fleet.write_config(dir.path());
-    let env = |id: &str| {
+/// A bot's environment: the file's targets, election by `elect`, state under `dir`.
+fn bot_env(
+    fleet: &Fleet,
+    dir: &Path,
+    id: &str,
+    elect: &impl Fn(&mut HashMap<String, String>),
+) -> HashMap<String, String> {
+    {
         let mut env = env_for(&fleet.d, id);
         // The single target's settings: the file's targets replace them.
         for var in ["JEJU_RPC_URL", "ORACLE_ADDRESS", "PRICE_UPDATER_PRIVATE_KEY"] {
@@ -217,21 +226,28 @@ async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String
         }
         elect(&mut env);
         env.insert("MIN_UPDATE_INTERVAL_S".into(), "0".into());
-        env.insert("STATE_DIR".into(), dir.path().join(format!("state-{id}")).display().to_string());
+        env.insert("STATE_DIR".into(), dir.join(format!("state-{id}")).display().to_string());
         // One bot logs JSON: each target's lines carry its target and chain.
         if id == IDS[1] {
             env.insert("LOG_FORMAT".into(), "json".into());
         }
         env
-    };
+    }
+}
+
+/// The scenario of the module docs, with `elect` turning election on.
+async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String>)) {
+    let fleet = Fleet::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = fleet.write_config(dir.path());
     let mut bots = Vec::new();
     for id in IDS {
-        bots.push(Member::start(&env(id), &config).await);
+        bots.push(Member::start(&bot_env(&fleet, dir.path(), id, &elect), &config).await);
     }
 
     // Each bot leads its fair share, two; every target has exactly one leader.
     let before = eventually("each bot leads 2 of the 6 targets", || async {
-        let held = leads(&bots.iter().collect::<Vec<_>>()).await?;
+        let held = leads(&bots.iter().collect::<Vec<_>>(), 6).await?;
         let all: BTreeSet<&String> = held.iter().flatten().collect();
         (held.iter().all(|h| h.len() == 2) && all.len() == 6).then_some(held)
     })
@@ -274,7 +290,7 @@ async fn three_bots_share_six_targets(elect: impl Fn(&mut HashMap<String, String
     let mut dead = bots.remove(0);
     dead.process.kill9().await;
     let after = eventually("the two live bots lead all 6 targets", || async {
-        let held = leads(&bots.iter().collect::<Vec<_>>()).await?;
+        let held = leads(&bots.iter().collect::<Vec<_>>(), 6).await?;
         let all: BTreeSet<&String> = held.iter().flatten().collect();
         (all.len() == 6 && held[0].is_disjoint(&held[1])).then_some(held)
     })
@@ -340,4 +356,81 @@ async fn three_bots_on_one_host_share_six_targets_through_the_file_backend() {
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("leader.lock");
     three_bots_share_six_targets(|env| with_file_election(env, &lock)).await;
+}
+
+/// Targets on one chain that share an updater key are one election unit (one bot leads them
+/// together: two bots sending with one key would replace each other's transactions) and send in
+/// turn through the bot's nonce lane. Four targets: two on `alpha` share account 1, one on
+/// `alpha` and one on `beta` have keys of their own; three units over three bots, one each. A
+/// move lands once on all four (account 1 sends exactly two transactions, none replaced away);
+/// `kill -9` of the pair's leader moves the pair, together, to one bot; the next move again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_sharing_a_key_are_led_together_and_send_in_turn() {
+    use alloy::providers::Provider as _;
+    let _one = serial().await;
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let elect = |env: &mut HashMap<String, String>| with_redis_election(env, &url);
+    let fleet = Fleet::start_with(&[(0, 1), (0, 1), (0, 2), (1, 1)]).await;
+    // A block a second, not one per transaction: the pair's updates are pending together, and
+    // without the lane the second would find the first at its nonce.
+    {
+        use alloy::providers::ext::AnvilApi as _;
+        fleet.admin(0).anvil_set_auto_mine(false).await.unwrap();
+        fleet.admin(0).anvil_set_interval_mining(1).await.unwrap();
+    }
+    let pair: BTreeSet<String> = ["oracle-0".to_owned(), "oracle-1".to_owned()].into();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fleet.write_config(dir.path());
+    let mut bots = Vec::new();
+    for id in IDS {
+        bots.push(Member::start(&bot_env(&fleet, dir.path(), id, &elect), &config).await);
+    }
+    let sent_by_shared_key =
+        || async { fleet.admin(0).get_transaction_count(fleet.chain(0).addresses()[1]).await.unwrap() };
+
+    // Every target led by exactly one bot, the pair by the same one.
+    let together = |held: &[BTreeSet<String>]| {
+        let led: Vec<&String> = held.iter().flatten().collect();
+        let distinct: BTreeSet<&String> = led.iter().copied().collect();
+        led.len() == 4 && distinct.len() == 4 && held.iter().any(|h| h.is_superset(&pair))
+    };
+    let before = eventually("one unit per bot, the pair led by one bot", || async {
+        let held = leads(&bots.iter().collect::<Vec<_>>(), 4).await?;
+        (together(&held) && held.iter().all(|h| !h.is_empty())).then_some(held)
+    })
+    .await;
+    let nonce_before = sent_by_shared_key().await;
+
+    fleet.d.set_eth(3_100_00000000).await;
+    landed_once(&fleet, &bots.iter().collect::<Vec<_>>(), 1, 3_100_00000000).await;
+    assert_eq!(sent_by_shared_key().await, nonce_before + 2, "one transaction per target of the shared key");
+
+    // kill -9 of the pair's leader: the pair moves, together, to one live bot.
+    let pair_bot = before.iter().position(|h| *h == pair).unwrap();
+    let mut dead = bots.remove(pair_bot);
+    dead.process.kill9().await;
+    eventually("the two live bots lead all 4 targets, the pair together", || async {
+        let held = leads(&bots.iter().collect::<Vec<_>>(), 4).await?;
+        together(&held).then_some(())
+    })
+    .await;
+
+    fleet.d.set_eth(3_200_00000000).await;
+    landed_once(&fleet, &bots.iter().collect::<Vec<_>>(), 2, 3_200_00000000).await;
+    assert_eq!(sent_by_shared_key().await, nonce_before + 4, "again one transaction per target");
+    // In turn: no update of the pair ever met its sibling's transaction at its nonce (without
+    // the lane, the second is refused as an underpriced replacement, or replaces the first,
+    // which then lands elsewhere).
+    for b in bots.iter_mut().chain([&mut dead]) {
+        let log = b.process.log();
+        assert!(
+            !log.contains("does not track is pending")
+                && !log.contains("nonce used by a transaction that is not ours")
+                && !log.contains("replacement transaction underpriced"),
+            "{}: the pair's updates never met at one nonce:\n{log}",
+            b.process.id
+        );
+    }
+    drop(dead);
 }

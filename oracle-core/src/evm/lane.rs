@@ -93,7 +93,12 @@ impl NonceLane {
 
     pub(crate) fn seat(&self, name: &str, wait: Duration) -> LaneSeat {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        LaneSeat { lane: self.clone(), owner: NEXT.fetch_add(1, Ordering::Relaxed), name: name.to_owned(), wait }
+        LaneSeat {
+            lane: self.clone(),
+            owner: NEXT.fetch_add(1, Ordering::Relaxed),
+            name: name.to_owned(),
+            wait,
+        }
     }
 }
 

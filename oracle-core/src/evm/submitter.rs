@@ -504,11 +504,7 @@ impl Submitter for ManualOracleSubmitter {
 
     async fn send(&self, update: &PriceUpdate, fence: &Fence) -> Result<PendingUpdate, SubmitError> {
         let mined = || async {
-            self.provider
-                .get_transaction_count(self.from)
-                .latest()
-                .await
-                .map_err(|e| from_transport(&e))
+            self.provider.get_transaction_count(self.from).latest().await.map_err(|e| from_transport(&e))
         };
         self.seat.enter(mined).await?;
         match self.send_update(update, fence).await {
@@ -540,7 +536,9 @@ impl Submitter for ManualOracleSubmitter {
         match outcome {
             UpdateOutcome::Stuck { .. } => {}
             // Resolved: nothing of this nonce can land any more.
-            UpdateOutcome::Mined { .. } | UpdateOutcome::Reverted { .. } | UpdateOutcome::LandedElsewhere { .. } => {
+            UpdateOutcome::Mined { .. }
+            | UpdateOutcome::Reverted { .. }
+            | UpdateOutcome::LandedElsewhere { .. } => {
                 self.seat.leave();
             }
         }

@@ -104,7 +104,9 @@ impl Coalescer {
                 futures_util::future::join_all(sends).await;
             });
         }
-        answer.await.unwrap_or_else(|_| Err(TransportErrorKind::custom_str("the coalesced request was dropped")))
+        answer
+            .await
+            .unwrap_or_else(|_| Err(TransportErrorKind::custom_str("the coalesced request was dropped")))
     }
 
     /// Groups waiters into batches of at most `max_batch` calls, in arrival order.
@@ -299,7 +301,10 @@ mod tests {
             b.iter().map(|r| (r.id.clone(), r.payload.as_success().unwrap().get().to_owned())).collect();
         assert_eq!(
             got,
-            vec![(Id::Number(0), "\"eth_chainId\"".to_owned()), (Id::Number(1), "\"eth_gasPrice\"".to_owned())]
+            vec![
+                (Id::Number(0), "\"eth_chainId\"".to_owned()),
+                (Id::Number(1), "\"eth_gasPrice\"".to_owned())
+            ]
         );
     }
 
@@ -307,7 +312,8 @@ mod tests {
     async fn more_calls_than_the_limit_go_out_as_several_batches() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let c = Arc::new(Coalescer::new(Duration::from_millis(5), 2));
-        let calls = (0..5).map(|i| c.request(RequestPacket::Single(call("eth_call", i)), echo(Arc::clone(&seen))));
+        let calls =
+            (0..5).map(|i| c.request(RequestPacket::Single(call("eth_call", i)), echo(Arc::clone(&seen))));
         for answer in futures_util::future::join_all(calls).await {
             assert!(matches!(answer.unwrap(), ResponsePacket::Single(_)));
         }
