@@ -206,6 +206,9 @@ pub(super) struct AlertFanout {
     timeout: Duration,
     rules: AlertRules,
     stale_after: Duration,
+    /// The engine's target, when it has one: alerters shared by many targets deduplicate and
+    /// resolve by key, so each target's alerts carry it in the key and the title.
+    scope: Option<String>,
 }
 
 impl AlertFanout {
@@ -217,7 +220,13 @@ impl AlertFanout {
         default_stale_after: Duration,
     ) -> Self {
         let stale_after = rules.stale_after.unwrap_or(default_stale_after);
-        Self { alerters, state: Mutex::new(State::default()), timeout, rules, stale_after }
+        Self { alerters, state: Mutex::new(State::default()), timeout, rules, stale_after, scope: None }
+    }
+
+    /// Scopes every alert to `target` (`<target>/<key>`, `[<target>] <title>`).
+    pub(super) fn scoped(mut self, target: Option<String>) -> Self {
+        self.scope = target;
+        self
     }
 
     /// Raises and clears conditions according to one tick's outcome and the status it left.
@@ -349,6 +358,18 @@ impl AlertFanout {
     /// deliver over a network are expected to queue (`oracle-alerts`), so this returns at once;
     /// the timeout bounds an alerter that does not.
     pub(super) async fn send(&self, alert: &Alert) {
+        let scoped;
+        let alert = match &self.scope {
+            None => alert,
+            Some(target) => {
+                scoped = Alert {
+                    key: format!("{target}/{}", alert.key),
+                    title: format!("[{target}] {}", alert.title),
+                    ..alert.clone()
+                };
+                &scoped
+            }
+        };
         for alerter in &self.alerters {
             match tokio::time::timeout(self.timeout, alerter.send(alert)).await {
                 Ok(Ok(())) => {}

@@ -168,8 +168,11 @@ impl EngineBuilder {
     }
 
     /// Names this engine's target, for a process that drives several ([`Targets`]): every metric
-    /// series then carries a `target` label with it (default: none, the old bot's unlabelled
-    /// series).
+    /// series then carries a `target` label with it, every log line of its ticks a `tick` span
+    /// with `target` (and `chain`, see [`chain`](Self::chain)), and every alert the name in its
+    /// key (`<target>/<key>`, so alerters shared by many targets deduplicate and resolve each
+    /// target's conditions apart) and title (`[<target>] ...`). Default: none, the old bot's
+    /// unlabelled series, lines and alerts.
     pub fn target(mut self, name: impl Into<String>) -> Self {
         self.target = Some(name.into());
         self
@@ -237,7 +240,8 @@ impl EngineBuilder {
             sources,
             elector,
             submitter,
-            alerts: AlertFanout::new(self.alerters, step_timeout, self.alert_rules, stale_after),
+            alerts: AlertFanout::new(self.alerters, step_timeout, self.alert_rules, stale_after)
+                .scoped(self.target.clone()),
             policy: std::sync::RwLock::new(self.policy),
             interval: watch::channel(interval).0,
             lease_margin: self.lease_margin.unwrap_or(Duration::from_secs(2)),

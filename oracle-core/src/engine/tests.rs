@@ -304,3 +304,28 @@ async fn durations_past_the_clock_never_panic() {
     let report = e.tick().await;
     assert_eq!(report.outcome, TickOutcome::Follower { leader: None }, "an endless backoff");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_named_targets_alerts_carry_its_name_in_key_and_title() {
+    // Alerters shared by many targets deduplicate and resolve by key: one target's failure must
+    // not be resolved by another's recovery.
+    let alerts = Arc::new(crate::test_utils::RecordingAlerter::default());
+    let e = Engine::builder()
+        .target("jeju-eth")
+        .source(FeedId::ETH_USD, scripted(vec![Err(unreachable())]))
+        .elector(Arc::new(crate::AlwaysLeader::new("bot-a")))
+        .submitter(Arc::new(target()))
+        .alerter(alerts.clone())
+        .alert_rules(AlertRules::default().failure_threshold(1))
+        .retries(0, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let report = e.tick().await;
+    assert!(matches!(report.outcome, TickOutcome::Failed(_)), "{report:?}");
+    let sent = alerts.alerts();
+    assert!(!sent.is_empty(), "the failure raised an alert");
+    for a in &sent {
+        assert!(a.key.starts_with("jeju-eth/"), "{a:?}");
+        assert!(a.title.starts_with("[jeju-eth] "), "{a:?}");
+    }
+}
