@@ -98,16 +98,9 @@ fn membership(election: &ElectionSettings, bot_id: &str) -> Result<Membership, B
         ElectorConfig::Redis { url, key_prefix } => {
             Membership::redis(url, &format!("{key_prefix}:fleet"), bot_id, ttl)?
         }
+        // The same endpoints, user and TLS as the elector's.
         ElectorConfig::Etcd(etcd) => {
-            // The membership's connections are plain: a cluster with authentication or TLS
-            // would refuse them, and the bot would count itself alone and lead every target.
-            if etcd.auth.is_some() || etcd.tls.is_some() {
-                return Err(BotError::Config(ConfigError::Invalid {
-                    var: "ETCD_USERNAME",
-                    reason: "[[targets]] over etcd count the fleet through plain connections: an etcd with authentication or TLS is not supported for many targets yet".into(),
-                }));
-            }
-            Membership::etcd(&etcd.endpoints, &format!("{}/fleet", etcd.election), bot_id, ttl)
+            Membership::etcd_with(etcd, &format!("{}/fleet", etcd.election), bot_id, ttl)?
         }
         other => return Err(unsupported(other)),
     })

@@ -142,7 +142,10 @@ impl EtcdElector {
 }
 
 #[cfg(feature = "etcd-tls")]
-fn tls_options(config: &EtcdConfig, options: ConnectOptions) -> Result<ConnectOptions, ElectionError> {
+pub(crate) fn tls_options(
+    config: &EtcdConfig,
+    options: ConnectOptions,
+) -> Result<ConnectOptions, ElectionError> {
     use etcd_client::{Certificate, Identity, TlsOptions};
     let Some(tls) = &config.tls else { return Ok(options) };
     let read = |p: &std::path::Path| {
@@ -168,7 +171,10 @@ fn tls_options(config: &EtcdConfig, options: ConnectOptions) -> Result<ConnectOp
 }
 
 #[cfg(not(feature = "etcd-tls"))]
-fn tls_options(config: &EtcdConfig, options: ConnectOptions) -> Result<ConnectOptions, ElectionError> {
+pub(crate) fn tls_options(
+    config: &EtcdConfig,
+    options: ConnectOptions,
+) -> Result<ConnectOptions, ElectionError> {
     if config.tls.is_some() || config.endpoints.iter().any(|e| e.starts_with("https://")) {
         return Err(ElectionError::Config(
             "etcd TLS needs oracle-election's `etcd-tls` feature, which this build does not have".into(),
@@ -256,10 +262,10 @@ impl Endpoints {
 
 /// Removes the password from messages.
 #[derive(Clone)]
-struct Scrub(Option<Secret>);
+pub(crate) struct Scrub(pub(crate) Option<Secret>);
 
 impl Scrub {
-    fn clean(&self, message: String) -> String {
+    pub(crate) fn clean(&self, message: String) -> String {
         match &self.0 {
             Some(password) => password.scrub(&message, &[]),
             None => message,

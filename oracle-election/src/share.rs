@@ -39,14 +39,12 @@ use crate::redis::RedisUrl;
 
 /// Counts the fleet's live bots: each bot announces itself (with a time to live) and reads how
 /// many announcements are current.
-#[derive(Debug)]
 pub struct Membership {
     id: String,
     ttl: Duration,
     store: Store,
 }
 
-#[derive(Debug)]
 enum Store {
     File(PathBuf),
     Redis {
@@ -57,7 +55,27 @@ enum Store {
     Etcd {
         endpoints: Vec<String>,
         prefix: String,
+        /// Authentication and TLS, as the elector's (the user's password inside).
+        options: Box<etcd_client::ConnectOptions>,
+        scrub: Box<crate::etcd::Scrub>,
     },
+}
+
+// By hand: the Redis URL and the etcd options carry passwords.
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let store = match &self.store {
+            Store::File(dir) => format!("file {}", dir.display()),
+            Store::Redis { prefix, .. } => format!("redis {prefix}"),
+            #[cfg(feature = "etcd")]
+            Store::Etcd { prefix, .. } => format!("etcd {prefix}"),
+        };
+        f.debug_struct("Membership")
+            .field("id", &self.id)
+            .field("ttl", &self.ttl)
+            .field("store", &store)
+            .finish()
+    }
 }
 
 fn unavailable(backend: &'static str, reason: impl std::fmt::Display) -> ElectionError {
@@ -86,14 +104,46 @@ impl Membership {
     }
 
     /// Members as etcd keys `<prefix>/member/<id>` under a lease of `ttl` (whole seconds, at
-    /// least one). Plain connections: clusters with authentication or TLS need their own.
+    /// least one), on plain connections; [`etcd_with`](Self::etcd_with) for a cluster with
+    /// authentication or TLS.
     #[cfg(feature = "etcd")]
     pub fn etcd(endpoints: &[String], prefix: &str, id: impl Into<String>, ttl: Duration) -> Self {
         Self {
             id: id.into(),
             ttl,
-            store: Store::Etcd { endpoints: endpoints.to_vec(), prefix: prefix.to_owned() },
+            store: Store::Etcd {
+                endpoints: endpoints.to_vec(),
+                prefix: prefix.to_owned(),
+                options: Box::default(),
+                scrub: Box::new(crate::etcd::Scrub(None)),
+            },
         }
+    }
+
+    /// As [`etcd`](Self::etcd), on the cluster of `config`: its endpoints, user and TLS settings,
+    /// the same the elector connects with.
+    #[cfg(feature = "etcd")]
+    pub fn etcd_with(
+        config: &crate::EtcdConfig,
+        prefix: &str,
+        id: impl Into<String>,
+        ttl: Duration,
+    ) -> Result<Self, ElectionError> {
+        let mut options = etcd_client::ConnectOptions::new().with_connect_timeout(ttl);
+        if let Some(auth) = &config.auth {
+            options = options.with_user(auth.username.clone(), auth.password.expose());
+        }
+        let options = crate::etcd::tls_options(config, options)?;
+        Ok(Self {
+            id: id.into(),
+            ttl,
+            store: Store::Etcd {
+                endpoints: config.endpoints.clone(),
+                prefix: prefix.to_owned(),
+                options: Box::new(options),
+                scrub: Box::new(crate::etcd::Scrub(config.auth.as_ref().map(|a| a.password.clone()))),
+            },
+        })
     }
 
     /// Announces this bot for another `ttl` and returns how many bots are live, this one
@@ -139,12 +189,13 @@ impl Membership {
                 }
             }
             #[cfg(feature = "etcd")]
-            Store::Etcd { endpoints, prefix } => {
+            Store::Etcd { endpoints, prefix, options, scrub } => {
                 use etcd_client::{Client, GetOptions, PutOptions};
+                let unavailable = |e: etcd_client::Error| unavailable("etcd", scrub.clean(e.to_string()));
                 let mut client =
-                    Client::connect(endpoints, None).await.map_err(|e| unavailable("etcd", e))?;
+                    Client::connect(endpoints, Some((**options).clone())).await.map_err(unavailable)?;
                 let secs = i64::try_from(self.ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-                let lease = client.lease_grant(secs, None).await.map_err(|e| unavailable("etcd", e))?;
+                let lease = client.lease_grant(secs, None).await.map_err(unavailable)?;
                 client
                     .put(
                         format!("{prefix}/member/{}", self.id),
@@ -152,11 +203,11 @@ impl Membership {
                         Some(PutOptions::new().with_lease(lease.id())),
                     )
                     .await
-                    .map_err(|e| unavailable("etcd", e))?;
+                    .map_err(unavailable)?;
                 let all = client
                     .get(format!("{prefix}/member/"), Some(GetOptions::new().with_prefix().with_count_only()))
                     .await
-                    .map_err(|e| unavailable("etcd", e))?;
+                    .map_err(unavailable)?;
                 usize::try_from(all.count()).unwrap_or(usize::MAX)
             }
         };

@@ -101,5 +101,15 @@ async fn several_endpoints_and_authentication() {
     let err = ElectorConfig::Etcd(wrong).connect("bot-c", lease()).await.unwrap_err();
     eprintln!("with a wrong password: {err}");
     assert!(!err.to_string().contains("wr0ng-pw") && !format!("{err:?}").contains("wr0ng-pw"), "{err}");
+
+    // The fleet's membership (many targets) connects as the elector does: with the user, it
+    // counts; without, it is refused; its Debug never shows the password.
+    let ttl = std::time::Duration::from_secs(2);
+    let members =
+        oracle_election::share::Membership::etcd_with(&config, "oracle/fleet", "bot-a", ttl).unwrap();
+    assert_eq!(members.heartbeat().await.unwrap(), 1);
+    assert!(!format!("{members:?}").contains("r00t-pw"), "{members:?}");
+    let plain = oracle_election::share::Membership::etcd(&[etcd.endpoint()], "oracle/fleet", "bot-b", ttl);
+    assert!(plain.heartbeat().await.is_err(), "anonymous heartbeats are refused");
     a.release().await.unwrap();
 }
