@@ -373,9 +373,6 @@ async fn check_config(layers: &Layers, config: Result<BotConfig, ConfigError>, o
                 targets.chains.len(),
                 targets.fleet_slack
             );
-            if online {
-                println!("online: the checks below cover the first target, {}", config.oracle_address);
-            }
         }
     }
     if !online {

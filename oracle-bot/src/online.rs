@@ -20,7 +20,18 @@ fn fail(check: &'static str, problem: impl Into<String>) -> OnlineCheckError {
     OnlineCheckError { check, problem: problem.into() }
 }
 
+/// A chain's failure: `source chain` and `target chain` keep their names; a configured chain
+/// (`chain <name>`) is a `target chain` check naming it in the problem.
+fn fail_at(check: &str, problem: impl Into<String>) -> OnlineCheckError {
+    match check {
+        "source chain" => fail("source chain", problem),
+        "target chain" => fail("target chain", problem),
+        named => fail("target chain", format!("{named}: {}", problem.into())),
+    }
+}
+
 /// Runs the checks in order and returns one line per check passed; stops at the first failure.
+/// With `[[targets]]`, every chain and every target is checked.
 pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> {
     let mut passed = Vec::new();
     let failover = |chain: &str| FailoverConfig {
@@ -28,19 +39,43 @@ pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> 
         total_timeout: config.rpc_total_timeout,
         ..FailoverConfig::new(chain)
     };
-    for (check, urls, expected, chain) in [
-        ("source chain", &config.base_rpc_urls, config.base_chain_id, "Base"),
-        ("target chain", &config.jeju_rpc_urls, config.jeju_chain_id, "Jeju"),
-    ] {
+    // (check, chain name, endpoints, expected id) per chain; (label, chain, oracle, key) per target.
+    let mut chains =
+        vec![("source chain".to_owned(), "Base".to_owned(), &config.base_rpc_urls, config.base_chain_id)];
+    let mut targets = Vec::new();
+    match &config.targets {
+        None => {
+            chains.push(("target chain".into(), "Jeju".into(), &config.jeju_rpc_urls, config.jeju_chain_id));
+            targets.push((String::new(), "Jeju".to_owned(), config.oracle_address, &config.updater_key));
+        }
+        Some(fleet) => {
+            for c in &fleet.chains {
+                chains.push((format!("chain {}", c.name), c.name.clone(), &c.rpc_urls, c.chain_id));
+            }
+            for t in &fleet.targets {
+                targets.push((
+                    format!("target {}: ", t.name),
+                    t.chain.clone(),
+                    t.oracle_address,
+                    &t.updater_key,
+                ));
+            }
+        }
+    }
+    let mut providers = std::collections::HashMap::new();
+    for (check, chain, urls, expected) in chains {
         let (provider, _) =
-            connect_failover(urls, failover(chain)).map_err(|e| fail(check, e.to_string()))?;
+            connect_failover(urls, failover(&chain)).map_err(|e| fail_at(&check, e.to_string()))?;
         let id = provider.get_chain_id().await.map_err(|e| {
-            fail(check, format!("no endpoint answered: {}", oracle_core::secret::redact_urls(&e.to_string())))
+            fail_at(
+                &check,
+                format!("no endpoint answered: {}", oracle_core::secret::redact_urls(&e.to_string())),
+            )
         })?;
         match expected {
             Some(want) if want != id => {
-                return Err(fail(
-                    check,
+                return Err(fail_at(
+                    &check,
                     format!(
                         "the endpoints serve chain id {id}, but the configuration expects {want}: check the RPC URLs"
                     ),
@@ -50,37 +85,43 @@ pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> 
             None => passed
                 .push(format!("{check}: chain id {id} (not pinned; set the chain id setting to check it)")),
         }
+        providers.insert(chain, provider);
     }
-    let (target, _) = connect_failover(&config.jeju_rpc_urls, failover("Jeju"))
-        .map_err(|e| fail("target chain", e.to_string()))?;
-    let oracle = ManualPriceOracle::new(config.oracle_address, target);
-    let prices = oracle.getPrices().call().await.map_err(|e| {
-        fail(
-            "oracle",
-            format!(
-                "{} does not answer getPrices() as a ManualPriceOracle: {}",
-                config.oracle_address,
-                oracle_core::secret::redact_urls(&e.to_string())
-            ),
-        )
-    })?;
-    passed.push(format!(
-        "oracle: {} answers getPrices() (ETH/USD {}, elizaOS/USD {}, last update {})",
-        config.oracle_address, prices.ethUsd, prices.elizaUsd, prices.lastUpdate
-    ));
-    let updater = oracle.priceUpdater().call().await.map_err(|e| {
-        fail("oracle", format!("priceUpdater() failed: {}", oracle_core::secret::redact_urls(&e.to_string())))
-    })?;
-    let ours = config.updater_key.signer().address();
-    if updater != ours {
-        return Err(fail(
-            "updater key",
-            format!(
-                "the oracle's priceUpdater is {updater}, but the configured key is {ours}: the bot's updates would revert; have the owner run setPriceUpdater({ours}) or configure that key"
-            ),
+    for (label, chain, address, key) in targets {
+        let Some(provider) = providers.get(&chain).cloned() else {
+            return Err(fail("oracle", format!("{label}no chain named {chain:?}")));
+        };
+        let oracle = ManualPriceOracle::new(address, provider);
+        let prices = oracle.getPrices().call().await.map_err(|e| {
+            fail(
+                "oracle",
+                format!(
+                    "{label}{address} does not answer getPrices() as a ManualPriceOracle: {}",
+                    oracle_core::secret::redact_urls(&e.to_string())
+                ),
+            )
+        })?;
+        passed.push(format!(
+            "oracle: {label}{address} answers getPrices() (ETH/USD {}, elizaOS/USD {}, last update {})",
+            prices.ethUsd, prices.elizaUsd, prices.lastUpdate
         ));
+        let updater = oracle.priceUpdater().call().await.map_err(|e| {
+            fail(
+                "oracle",
+                format!("{label}priceUpdater() failed: {}", oracle_core::secret::redact_urls(&e.to_string())),
+            )
+        })?;
+        let ours = key.signer().address();
+        if updater != ours {
+            return Err(fail(
+                "updater key",
+                format!(
+                    "{label}the oracle's priceUpdater is {updater}, but the configured key is {ours}: the bot's updates would revert; have the owner run setPriceUpdater({ours}) or configure that key"
+                ),
+            ));
+        }
+        passed.push(format!("updater key: {label}{ours} is the oracle's priceUpdater"));
     }
-    passed.push(format!("updater key: {ours} is the oracle's priceUpdater"));
     match &config.election {
         None => passed.push("election backend: election off (a single bot)".into()),
         Some(election) => {

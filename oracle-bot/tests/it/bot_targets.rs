@@ -434,3 +434,40 @@ async fn targets_sharing_a_key_are_led_together_and_send_in_turn() {
     }
     drop(dead);
 }
+
+/// `--check-config --online` with `[[targets]]` checks every chain and every target: all six
+/// pass; a target whose key is not its oracle's updater fails, named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_checks_cover_every_target() {
+    let fleet = Fleet::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = fleet.write_config(dir.path());
+    let env = bot_env(&fleet, dir.path(), "online", &|_: &mut HashMap<String, String>| {});
+    let run = || async {
+        let out = tokio::process::Command::new(BOT)
+            .args(["--config", &config.display().to_string(), "--check-config", "--online"])
+            .env_clear()
+            .envs(&env)
+            .output()
+            .await
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, out, err) = run().await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    for t in &fleet.targets {
+        assert!(out.contains(&format!("updater key: target {}: ", t.name)), "{} is checked:\n{out}", t.name);
+    }
+    assert!(out.contains("chain alpha: chain id") && out.contains("chain beta: chain id"), "{out}");
+
+    // oracle-4's key file now holds account 5's key, which is not its oracle's updater.
+    let t = &fleet.targets[4];
+    std::fs::write(dir.path().join(format!("{}.key", t.name)), key_hex(fleet.chain(t.chain), 5)).unwrap();
+    let (code, out, err) = run().await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("updater key") && err.contains("target oracle-4") && err.contains("setPriceUpdater"),
+        "{err}"
+    );
+}
