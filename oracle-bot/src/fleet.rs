@@ -181,13 +181,28 @@ pub async fn build_targets(config: &BotConfig, targets: &TargetsConfig) -> Resul
         // transactions (oracle_core::evm::NonceLane).
         let lane =
             lanes.get(&(t.chain.clone(), t.updater_key.signer().address())).cloned().unwrap_or_default();
-        let submitter = ManualOracleSubmitter::builder()
+        let mut submitter = ManualOracleSubmitter::builder()
             .nonce_lane(lane)
             .provider(provider)
             .chain_name(t.chain.clone())
             .oracle(t.oracle_address)
-            .signer(t.updater_key.signer().clone())
-            .feeds(t.feeds[0].clone(), t.feeds[1].clone())
+            .signer(t.updater_key.signer().clone());
+        submitter = match (&t.generic, t.feeds.as_slice()) {
+            (Some(generic), _) => submitter.generic(generic.clone()),
+            (None, [eth, eliza]) => submitter.feeds(eth.clone(), eliza.clone()),
+            // The configuration reader gives a ManualPriceOracle exactly two feeds.
+            (None, other) => {
+                return Err(BotError::Config(ConfigError::Invalid {
+                    var: "[[targets]]",
+                    reason: format!(
+                        "target {:?}: a ManualPriceOracle stores two feeds, not {}",
+                        t.name,
+                        other.len()
+                    ),
+                }));
+            }
+        };
+        let submitter = submitter
             .fee_multiplier_permille(config.gas_price_multiplier_permille)
             .stuck_after(config.stuck_after)
             .stuck_blocks(config.stuck_blocks)

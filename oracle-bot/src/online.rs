@@ -2,7 +2,9 @@
 //! sends nothing and takes no lease.
 
 use alloy::providers::Provider;
-use oracle_core::evm::{FailoverConfig, bindings::ManualPriceOracle, connect_failover};
+use oracle_core::evm::{
+    FailoverConfig, ManualOracleSubmitter, bindings::ManualPriceOracle, connect_failover,
+};
 
 use crate::BotConfig;
 
@@ -46,7 +48,13 @@ pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> 
     match &config.targets {
         None => {
             chains.push(("target chain".into(), "Jeju".into(), &config.jeju_rpc_urls, config.jeju_chain_id));
-            targets.push((String::new(), "Jeju".to_owned(), config.oracle_address, &config.updater_key));
+            targets.push((
+                String::new(),
+                "Jeju".to_owned(),
+                config.oracle_address,
+                &config.updater_key,
+                None,
+            ));
         }
         Some(fleet) => {
             for c in &fleet.chains {
@@ -58,6 +66,7 @@ pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> 
                     t.chain.clone(),
                     t.oracle_address,
                     &t.updater_key,
+                    t.generic.as_ref(),
                 ));
             }
         }
@@ -87,10 +96,28 @@ pub async fn check(config: &BotConfig) -> Result<Vec<String>, OnlineCheckError> 
         }
         providers.insert(chain, provider);
     }
-    for (label, chain, address, key) in targets {
+    for (label, chain, address, key, generic) in targets {
         let Some(provider) = providers.get(&chain).cloned() else {
             return Err(fail("oracle", format!("{label}no chain named {chain:?}")));
         };
+        if let Some(generic) = generic {
+            // Its getter must answer in its declared shape (what `connect` checks); who may
+            // call its update function is the contract's own rule, left to the simulation.
+            ManualOracleSubmitter::builder()
+                .provider(provider)
+                .chain_name(chain.clone())
+                .oracle(address)
+                .signer(key.signer().clone())
+                .generic(generic.clone())
+                .connect()
+                .await
+                .map_err(|e| fail("oracle", format!("{label}{e}")))?;
+            passed.push(format!(
+                "oracle: {label}{address} answers its getter (generic target, {})",
+                generic.function_name()
+            ));
+            continue;
+        }
         let oracle = ManualPriceOracle::new(address, provider);
         let prices = oracle.getPrices().call().await.map_err(|e| {
             fail(

@@ -18,7 +18,7 @@ use alloy::primitives::Address;
 use oracle_core::{
     FeedId, Policy, PolicyError, Price,
     evm::{
-        RpcUrl,
+        GenericTarget, Input, Output, RpcUrl,
         keys::{KeySource, PasswordSource, load_signer},
     },
 };
@@ -93,10 +93,14 @@ pub struct TargetConfig {
     pub name: String,
     /// The chain it is on (a [`ChainConfig::name`]).
     pub chain: String,
-    /// The `ManualPriceOracle`.
+    /// The contract: a `ManualPriceOracle`, or the contract `generic` describes.
     pub oracle_address: Address,
-    /// The feeds its two prices carry, in the contract's order (default ETH/USD, ELIZAOS/USD).
-    pub feeds: [FeedId; 2],
+    /// The feeds it stores: a `ManualPriceOracle`'s two, in the contract's order (default
+    /// ETH/USD, ELIZAOS/USD); a generic contract's, from its `inputs`.
+    pub feeds: Vec<FeedId>,
+    /// A contract of another shape (`update`, `inputs`, `getter`, `outputs`, `decimals`):
+    /// `oracle_core::evm::GenericTarget`. `None`: a `ManualPriceOracle`.
+    pub generic: Option<GenericTarget>,
     /// Its updater key: its own, else its chain's, else the bot's (`PRICE_UPDATER_*`).
     pub updater_key: UpdaterKey,
     /// Its policy overrides.
@@ -192,7 +196,20 @@ impl TargetsConfig {
                     ),
                 ));
             }
-            let feeds = entry.feeds()?;
+            let generic = entry.generic()?;
+            let feeds = match &generic {
+                Some(g) if entry.table.contains_key("feeds") => {
+                    return Err(entry.error(
+                        "feeds",
+                        format!(
+                            "a generic target's feeds are its inputs' ({}): remove feeds",
+                            names(&g.feeds())
+                        ),
+                    ));
+                }
+                Some(g) => g.feeds(),
+                None => entry.feeds()?.to_vec(),
+            };
             let updater_key = match (entry.key()?, chain_key, default_key) {
                 (Some(own), _, _) => own,
                 (None, Some(chain), _) => chain.clone(),
@@ -206,7 +223,16 @@ impl TargetsConfig {
             };
             let overrides = entry.overrides()?;
             let policy = overrides.apply(policy).map_err(|e| entry.error("policy", e.to_string()))?;
-            targets.push(TargetConfig { name, chain, oracle_address, feeds, updater_key, overrides, policy });
+            targets.push(TargetConfig {
+                name,
+                chain,
+                oracle_address,
+                feeds,
+                generic,
+                updater_key,
+                overrides,
+                policy,
+            });
         }
         if let Some((unused, _)) = chains.iter().find(|(c, _)| !targets.iter().any(|t| t.chain == c.name)) {
             return Err(file(format!("chain {:?} has no target: remove it or add its targets", unused.name)));
@@ -237,13 +263,14 @@ impl TargetsConfig {
         }
         for t in &self.targets {
             let overrides = if t.overrides.is_empty() { "" } else { ", policy overridden" };
+            let kind =
+                t.generic.as_ref().map(|g| format!(" (generic: {})", g.function_name())).unwrap_or_default();
             lines.push(format!(
-                "target {}: {} on {}, feeds {} and {}, updater {}{overrides}",
+                "target {}: {}{kind} on {}, feeds {}, updater {}{overrides}",
                 t.name,
                 t.oracle_address,
                 t.chain,
-                t.feeds[0],
-                t.feeds[1],
+                names(&t.feeds),
                 t.updater_key.signer().address()
             ));
         }
@@ -284,7 +311,20 @@ const TARGET_KEYS: &[&str] = &[
     "deviation_threshold_pct",
     "heartbeat_s",
     "min_update_interval_s",
+    "update",
+    "inputs",
+    "getter",
+    "outputs",
+    "decimals",
 ];
+
+/// The keys that describe a generic target; `update` makes a target generic.
+const GENERIC_KEYS: &[&str] = &["update", "inputs", "getter", "outputs", "decimals"];
+
+/// Feed names joined for a message.
+fn names(feeds: &[FeedId]) -> String {
+    feeds.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
 
 /// One table of an array, with what its errors say about where it is.
 struct Entry<'a> {
@@ -439,6 +479,69 @@ impl<'a> Entry<'a> {
                 "expected the two distinct feeds the contract stores, in its order, e.g. [\"ETH/USD\", \"ELIZAOS/USD\"]".into(),
             )),
         }
+    }
+
+    /// A list of strings, `None` when absent.
+    fn strings(&self, key: &str, what: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(value) = self.table.get(key) else { return Ok(None) };
+        let items: Option<Vec<String>> = match value {
+            toml::Value::Array(items) => {
+                items.iter().map(|i| i.as_str().map(|s| s.trim().to_owned())).collect()
+            }
+            _ => None,
+        };
+        items.map(Some).ok_or_else(|| self.error(key, format!("expected a list of strings: {what}")))
+    }
+
+    /// The generic contract's description, when `update` is set (every other generic key then
+    /// required but `decimals`); an error when a generic key comes without `update`.
+    fn generic(&self) -> Result<Option<GenericTarget>, ConfigError> {
+        let Some(update) = self.text("update")? else {
+            if let Some(key) = GENERIC_KEYS.iter().find(|k| self.table.contains_key(**k)) {
+                return Err(self.error(
+                    key,
+                    "describes a generic target, which needs update (the function's signature); without it the target is a ManualPriceOracle".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        const INPUTS: &str =
+            "one per argument of update: \"price:<feed>\", \"timestamp\", \"round\" or \"fencing_token\"";
+        const OUTPUTS: &str =
+            "one per output of getter: \"price:<feed>\", \"updated_at\", \"round\" or \"ignore\"";
+        let inputs = self
+            .strings("inputs", INPUTS)?
+            .ok_or_else(|| self.error("inputs", format!("is required with update: {INPUTS}")))?
+            .iter()
+            .map(|role| match (role.as_str(), role.strip_prefix("price:").map(str::trim)) {
+                (_, Some(feed)) if !feed.is_empty() => Ok(Input::Price(FeedId::new(feed))),
+                ("timestamp", _) => Ok(Input::Timestamp),
+                ("round", _) => Ok(Input::Round),
+                ("fencing_token", _) => Ok(Input::FencingToken),
+                _ => Err(self.error("inputs", format!("{} is not a role: {INPUTS}", quoted(role)))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let getter = self.required("getter", "the view function's signature, with its outputs")?;
+        let outputs = self
+            .strings("outputs", OUTPUTS)?
+            .ok_or_else(|| self.error("outputs", format!("is required with update: {OUTPUTS}")))?
+            .iter()
+            .map(|role| match (role.as_str(), role.strip_prefix("price:").map(str::trim)) {
+                (_, Some(feed)) if !feed.is_empty() => Ok(Output::Price(FeedId::new(feed))),
+                ("updated_at", _) => Ok(Output::UpdatedAt),
+                ("round", _) => Ok(Output::Round),
+                ("ignore", _) => Ok(Output::Ignore),
+                _ => Err(self.error("outputs", format!("{} is not a role: {OUTPUTS}", quoted(role)))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut builder =
+            GenericTarget::builder().update(update).inputs(inputs).getter(getter).outputs(outputs);
+        if let Some(decimals) = self.number("decimals")? {
+            let decimals = u8::try_from(decimals)
+                .map_err(|_| self.error("decimals", format!("{decimals} is more than 255")))?;
+            builder = builder.decimals(decimals);
+        }
+        builder.build().map(Some).map_err(|e| self.error("update", e.to_string()))
     }
 
     fn overrides(&self) -> Result<PolicyOverrides, ConfigError> {

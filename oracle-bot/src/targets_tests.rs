@@ -211,3 +211,60 @@ fn a_change_to_the_targets_needs_a_restart() {
     assert!(reloadable.is_empty());
     assert_eq!(restart, ["[[chains]]/[[targets]]"]);
 }
+
+/// A `[[targets]]` entry describing a contract of another shape (`RoundPriceFeed`'s).
+const GENERIC: &str = r#"
+[[targets]]
+name = "jeju-rounds"
+chain = "jeju"
+oracle_address = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+update = "function submit(uint80 roundId, int256 btcUsd, int256 ethUsd, uint64 observedAt)"
+inputs = ["round", "price:BTC/USD", "price:ETH/USD", "timestamp"]
+getter = "function latest() view returns (uint80, int256, int256, uint64)"
+outputs = ["round", "price:BTC/USD", "price:ETH/USD", "updated_at"]
+decimals = 18
+"#;
+
+#[test]
+fn a_generic_target_is_described_by_its_signatures_and_roles() {
+    let s = Setup::new();
+    let c = s.read(&format!("{}{GENERIC}", s.two_chains()), &[]).unwrap();
+    let t = c.targets.unwrap();
+    let rounds = t.targets.iter().find(|t| t.name == "jeju-rounds").unwrap();
+    let generic = rounds.generic.as_ref().expect("a generic target");
+    assert_eq!(generic.function_name(), "submit");
+    assert_eq!(generic.decimals(), 18);
+    assert_eq!(rounds.feeds, [FeedId::new("BTC/USD"), FeedId::ETH_USD], "its feeds are its inputs'");
+    assert!(t.describe().iter().any(|l| l.contains("jeju-rounds") && l.contains("generic: submit")));
+    assert!(t.targets.iter().filter(|t| t.name != "jeju-rounds").all(|t| t.generic.is_none()));
+
+    let cases: &[(&str, &str, &str)] = &[
+        ("\"round\", \"price:BTC", "\"rounds\", \"price:BTC", "inputs: \"rounds\" is not a role"),
+        ("\"updated_at\"]", "\"updated\"]", "outputs: \"updated\" is not a role"),
+        (
+            "update = \"function submit(",
+            "feeds = [\"A\", \"B\"]\nupdate = \"function submit(",
+            "remove feeds",
+        ),
+        (
+            "update = \"function submit(uint80 roundId, int256 btcUsd, int256 ethUsd, uint64 observedAt)\"\n",
+            "",
+            "inputs: describes a generic target, which needs update",
+        ),
+        (
+            "inputs = [\"round\", \"price:BTC/USD\", \"price:ETH/USD\", \"timestamp\"]",
+            "inputs = [\"round\"]",
+            "(\"jeju-rounds\") update:",
+        ),
+        ("decimals = 18", "decimals = 300", "decimals: 300 is more than 255"),
+    ];
+    for (from, to, expected) in cases {
+        assert!(GENERIC.contains(from), "{from}");
+        let err = s
+            .read(&format!("{}{}", s.two_chains(), GENERIC.replacen(from, to, 1)), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{to}: {err}");
+        assert!(err.contains("jeju-rounds"), "the entry is named: {err}");
+    }
+}

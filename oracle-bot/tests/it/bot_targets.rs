@@ -471,3 +471,80 @@ async fn online_checks_cover_every_target() {
         "{err}"
     );
 }
+
+alloy::sol! {
+    #[sol(rpc)]
+    interface Rounds {
+        function latest() external view returns (uint80, int256, int256, uint64);
+    }
+}
+
+/// A generic target from the file (`update`, `inputs`, `getter`, `outputs`, `decimals`): one bot
+/// drives a `ManualPriceOracle` and a `RoundPriceFeed` (numbered rounds, signed 18-decimal
+/// prices, elizaOS/USD before ETH/USD) on one chain; a move lands on both, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generic_target_from_the_file_is_kept_fresh() {
+    use alloy::{primitives::I256, sol_types::SolValue as _};
+    let fleet = Fleet::start_with(&[(0, 1), (1, 1)]).await;
+    let chain = fleet.chain(0);
+    let e10 = I256::try_from(10_000_000_000u64).unwrap();
+    let args = (
+        chain.addresses()[2],
+        I256::try_from(START_ELIZA).unwrap() * e10,
+        I256::try_from(START_ETH).unwrap() * e10,
+    )
+        .abi_encode_params();
+    let rounds = oracle_tests::deploy(
+        &fleet.admin(0),
+        oracle_tests::artifact_bytecode(
+            &oracle_tests::repo_root().join("contracts/artifacts/RoundPriceFeed.json"),
+        ),
+        args,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = fleet.write_config(dir.path());
+    let key = dir.path().join("rounds.key");
+    std::fs::write(&key, key_hex(chain, 2)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml += &format!(
+        r#"[[targets]]
+name = "rounds"
+chain = "alpha"
+oracle_address = "{rounds}"
+private_key_file = "{}"
+update = "function submit(uint80 round, int256 eliza, int256 eth, uint64 observed)"
+inputs = ["round", "price:ELIZAOS/USD", "price:ETH/USD", "timestamp"]
+getter = "function latest() view returns (uint80, int256, int256, uint64)"
+outputs = ["round", "price:ELIZAOS/USD", "price:ETH/USD", "updated_at"]
+decimals = 18
+"#,
+        key.display()
+    );
+    std::fs::write(&config, toml).unwrap();
+    let bot = Member::start(
+        &bot_env(&fleet, dir.path(), "generic", &|_: &mut HashMap<String, String>| {}),
+        &config,
+    )
+    .await;
+    eventually("the three targets healthy", || async {
+        let h = bot.health().await?;
+        let t = h["targets"].as_object()?;
+        (t.len() == 3 && t.values().all(|t| t["healthy"] == true)).then_some(())
+    })
+    .await;
+
+    fleet.d.set_eth(3_100_00000000).await;
+    let feed = Rounds::new(rounds, fleet.admin(0));
+    let want = I256::try_from(3_100_00000000u64).unwrap() * e10;
+    let latest = eventually("the move on the generic target", || async {
+        let latest = feed.latest().call().await.ok()?;
+        (latest._2 == want).then_some(latest)
+    })
+    .await;
+    assert_eq!(latest._0, alloy::primitives::aliases::U80::from(1u8), "its first round");
+    landed_once(&fleet, &[&bot], 1, 3_100_00000000).await;
+    let h = bot.health().await.unwrap();
+    assert_eq!(h["targets"]["rounds"]["totalUpdates"], 1, "one update on the generic target: {h}");
+}
