@@ -61,7 +61,8 @@ pub struct FailoverConfig {
     /// `eth_chainId` answer of any endpoint fixes it). An endpoint answering another one fails.
     pub chain_id: Option<u64>,
     /// How long a read waits for others to share its JSON-RPC batch (default 2 ms,
-    /// [`DEFAULT_COALESCE_WINDOW`]; zero sends every request alone). See [`super::coalesce`].
+    /// [`DEFAULT_COALESCE_WINDOW`]; zero sends every request alone): the reads a round makes
+    /// together on one chain go out as one batch.
     pub coalesce_window: Duration,
     /// The most calls in one coalesced batch (default 100, [`DEFAULT_MAX_BATCH`]).
     pub max_batch: usize,
