@@ -121,7 +121,7 @@ impl UniswapV3Source {
         let pair = self.pair(snapshot.at).await?;
         match self.settings.mode {
             PriceMode::Spot => self.select_spot_pool(snapshot.at, &pair).await,
-            PriceMode::Twap => self.weighted_twap(snapshot, &pair).await.map(|(_, _, dominant)| dominant),
+            PriceMode::Twap => self.weighted_twap(snapshot, &pair).await.map(|(_, _, dominant, _)| dominant),
         }
     }
 
@@ -130,7 +130,7 @@ impl UniswapV3Source {
     pub async fn pools_over_window(&self) -> Result<(i32, Vec<PoolChoice>), SourceError> {
         let snapshot = self.snapshot().await?;
         let pair = self.pair(snapshot.at).await?;
-        self.weighted_twap(snapshot, &pair).await.map(|(tick, pools, _)| (tick, pools))
+        self.weighted_twap(snapshot, &pair).await.map(|(tick, pools, _, _)| (tick, pools))
     }
 
     fn unreachable(&self, what: &str, error: &dyn std::fmt::Display) -> SourceError {
@@ -205,7 +205,7 @@ impl PriceSource for UniswapV3Source {
                 (spot, choice, spot)
             }
             PriceMode::Twap => {
-                let (tick, pools, dominant) = self.weighted_twap(snapshot, &pair).await?;
+                let (tick, pools, dominant, sqrt) = self.weighted_twap(snapshot, &pair).await?;
                 self.check_depth(&pools, &pair, snapshot.number)?;
                 let twap_sqrt = tick_math::sqrt_ratio_at_tick(tick)
                     .map_err(|e| self.invalid("pool observe", format!("weighted mean tick: {e}")))?;
@@ -220,7 +220,6 @@ impl PriceSource for UniswapV3Source {
                 )?;
                 // The guard compares the dominant pool's spot with the weighted TWAP: a thin pool
                 // pushed far away cannot veto the feed (it barely weighs), the deep one can.
-                let sqrt = self.sqrt_price(dominant.pool, snapshot).await?;
                 let spot = self.price(sqrt, &pair, &format!("spot of pool {}", dominant.pool))?;
                 self.check_divergence(
                     dominant.pool,

@@ -76,20 +76,34 @@ impl UniswapV3Source {
         Ok(PoolChoice { pool: address, fee, liquidity, tick })
     }
 
-    /// Every candidate pool over the window, the liquidity-weighted mean tick, and the pool that
-    /// weighs most. Pools whose history does not cover the window are left out (and named in
-    /// the log); when none covers it, the refusal says how to fix the history.
+    /// Every candidate pool over the window, the liquidity-weighted mean tick, the pool that
+    /// weighs most and its spot sqrt price (`slot0`). Pools whose history does not cover the
+    /// window are left out (and named in the log); when none covers it, the refusal says how to
+    /// fix the history.
+    ///
+    /// Every pool's `slot0` is read with its `observe`, in the same step: which pool dominates is
+    /// known only after, and reading the spot then would cost the tick one more round trip
+    /// (docs/architecture.md, "Reads batch per chain").
     pub(super) async fn weighted_twap(
         &self,
         snapshot: Snapshot,
         pair: &Pair,
-    ) -> Result<(i32, Vec<PoolChoice>, PoolChoice), SourceError> {
+    ) -> Result<(i32, Vec<PoolChoice>, PoolChoice, U256), SourceError> {
         let candidates = self.candidate_pools(snapshot.at).await?;
         let read = futures_util::future::join_all(candidates.iter().map(|&(fee, pool)| async move {
             let contract = IUniswapV3Pool::new(pool, self.settings.provider.clone());
-            self.pool_window(&contract, fee, snapshot).await
+            tokio::join!(self.pool_window(&contract, fee, snapshot), self.sqrt_price(pool, snapshot))
         }))
         .await;
+        let mut spots = Vec::new();
+        let read: Vec<Result<PoolChoice, SourceError>> = read
+            .into_iter()
+            .zip(&candidates)
+            .map(|((window, spot), (_, pool))| {
+                spots.push((*pool, spot));
+                window
+            })
+            .collect();
         let mut windows = Vec::new();
         let mut first_refusal = None;
         for (result, (_, pool)) in read.into_iter().zip(&candidates) {
@@ -120,7 +134,12 @@ impl UniswapV3Source {
             }
         }
         self.note_choice(&dominant, pair);
-        Ok((tick, windows, dominant))
+        let spot = spots
+            .into_iter()
+            .find(|(pool, _)| *pool == dominant.pool)
+            .map(|(_, spot)| spot)
+            .unwrap_or_else(|| Err(self.invalid("pool", format!("no spot read of pool {}", dominant.pool))))?;
+        Ok((tick, windows, dominant, spot))
     }
 
     /// The pools' depth in the quote token: the sum of their quote-token virtual reserves at
