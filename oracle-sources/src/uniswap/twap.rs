@@ -134,11 +134,10 @@ impl UniswapV3Source {
             }
         }
         self.note_choice(&dominant, pair);
-        let spot = spots
-            .into_iter()
-            .find(|(pool, _)| *pool == dominant.pool)
-            .map(|(_, spot)| spot)
-            .unwrap_or_else(|| Err(self.invalid("pool", format!("no spot read of pool {}", dominant.pool))))?;
+        let spot =
+            spots.into_iter().find(|(pool, _)| *pool == dominant.pool).map(|(_, spot)| spot).unwrap_or_else(
+                || Err(self.invalid("pool", format!("no spot read of pool {}", dominant.pool))),
+            )?;
         Ok((tick, windows, dominant, spot))
     }
 
