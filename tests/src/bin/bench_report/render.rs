@@ -130,9 +130,12 @@ fn scale(s: &mut String, v: Option<&Value>) {
     }
     let _ = writeln!(
         s,
-        "\nThe source costs one round trip per round whatever the number of targets; each target's \
-         state is one JSON-RPC batch (5 calls) of its own, so a chain's round trips grow with its \
-         targets. Batching every target of a chain into one request is the open part of the goal.\n"
+        "\nThe source costs one round trip per round whatever the number of targets. Every target on \
+         a chain shares the chain's transport, which sends the reads a round makes together as one \
+         JSON-RPC batch of at most 100 calls (`FailoverConfig::max_batch`; more go as several \
+         batches sent at once): a chain costs one round trip per round up to 20 targets (5 calls \
+         each), and above that one request per 100 calls, all in flight together, so the round's \
+         latency stays one round trip while its time grows with the calls the node serves.\n"
     );
 }
 
