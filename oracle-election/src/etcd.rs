@@ -100,13 +100,7 @@ impl EtcdElector {
                 .with_auto_token_refresh(true);
         }
         options = tls_options(config, options)?;
-        let endpoints = Endpoints {
-            clients: config.endpoints.iter().map(|_| Mutex::new(None)).collect(),
-            urls: config.endpoints.clone(),
-            options,
-            active: AtomicUsize::new(0),
-            connect_timeout: lease.renew_deadline(),
-        };
+        let endpoints = Endpoints::new(config.endpoints.clone(), options, lease.renew_deadline());
         // Fail fast on what cannot work (a bad URL, wrong credentials); an endpoint that is down
         // is tried again at every round.
         match endpoints.call(|_| async { Ok(()) }).await {
@@ -197,7 +191,12 @@ impl fmt::Debug for EtcdElector {
 crate::delegate_elector!(EtcdElector);
 
 /// One lazily connected client per endpoint; calls go to the active one and fail over.
-struct Endpoints {
+///
+/// Why not one `Client` over every endpoint: etcd-client balances each request over its
+/// endpoints, so with one of them down a share of the requests fails; here a request goes to the
+/// endpoint that last answered and moves on only when it cannot be reached. Shared by the
+/// elector and the fleet's membership ([`crate::share::Membership`]).
+pub(crate) struct Endpoints {
     urls: Vec<String>,
     options: ConnectOptions,
     clients: Vec<Mutex<Option<Client>>>,
@@ -217,6 +216,16 @@ fn is_connection_error(e: &etcd_client::Error) -> bool {
 }
 
 impl Endpoints {
+    pub(crate) fn new(urls: Vec<String>, options: ConnectOptions, connect_timeout: Duration) -> Self {
+        Self {
+            clients: urls.iter().map(|_| Mutex::new(None)).collect(),
+            urls,
+            options,
+            active: AtomicUsize::new(0),
+            connect_timeout,
+        }
+    }
+
     async fn client(&self, i: usize) -> Result<Client, etcd_client::Error> {
         let mut slot = self.clients[i].lock().await;
         if let Some(c) = &*slot {
@@ -231,7 +240,7 @@ impl Endpoints {
     }
 
     /// Runs `op` on the active endpoint; on a connection error, on the next ones in turn.
-    async fn call<T, F, Fut>(&self, op: F) -> Result<T, etcd_client::Error>
+    pub(crate) async fn call<T, F, Fut>(&self, op: F) -> Result<T, etcd_client::Error>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,

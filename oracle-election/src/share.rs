@@ -53,10 +53,10 @@ enum Store {
     },
     #[cfg(feature = "etcd")]
     Etcd {
-        endpoints: Vec<String>,
+        /// With the elector's authentication and TLS (the user's password inside), and its
+        /// failover over the endpoints; connected once, on the first heartbeat.
+        endpoints: Box<crate::etcd::Endpoints>,
         prefix: String,
-        /// Authentication and TLS, as the elector's (the user's password inside).
-        options: Box<etcd_client::ConnectOptions>,
         scrub: Box<crate::etcd::Scrub>,
     },
 }
@@ -112,9 +112,12 @@ impl Membership {
             id: id.into(),
             ttl,
             store: Store::Etcd {
-                endpoints: endpoints.to_vec(),
+                endpoints: Box::new(crate::etcd::Endpoints::new(
+                    endpoints.to_vec(),
+                    etcd_client::ConnectOptions::new().with_connect_timeout(ttl),
+                    ttl,
+                )),
                 prefix: prefix.to_owned(),
-                options: Box::default(),
                 scrub: Box::new(crate::etcd::Scrub(None)),
             },
         }
@@ -138,9 +141,8 @@ impl Membership {
             id: id.into(),
             ttl,
             store: Store::Etcd {
-                endpoints: config.endpoints.clone(),
+                endpoints: Box::new(crate::etcd::Endpoints::new(config.endpoints.clone(), options, ttl)),
                 prefix: prefix.to_owned(),
-                options: Box::new(options),
                 scrub: Box::new(crate::etcd::Scrub(config.auth.as_ref().map(|a| a.password.clone()))),
             },
         })
@@ -189,23 +191,22 @@ impl Membership {
                 }
             }
             #[cfg(feature = "etcd")]
-            Store::Etcd { endpoints, prefix, options, scrub } => {
-                use etcd_client::{Client, GetOptions, PutOptions};
+            Store::Etcd { endpoints, prefix, scrub } => {
+                use etcd_client::{GetOptions, PutOptions};
                 let unavailable = |e: etcd_client::Error| unavailable("etcd", scrub.clean(e.to_string()));
-                let mut client =
-                    Client::connect(endpoints, Some((**options).clone())).await.map_err(unavailable)?;
                 let secs = i64::try_from(self.ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-                let lease = client.lease_grant(secs, None).await.map_err(unavailable)?;
-                client
-                    .put(
-                        format!("{prefix}/member/{}", self.id),
-                        "1",
-                        Some(PutOptions::new().with_lease(lease.id())),
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                let all = client
-                    .get(format!("{prefix}/member/"), Some(GetOptions::new().with_prefix().with_count_only()))
+                let key = format!("{prefix}/member/{}", self.id);
+                let members = format!("{prefix}/member/");
+                // One call on one endpoint: the lease, the announcement under it and the count.
+                let all = endpoints
+                    .call(|mut client| {
+                        let (key, members) = (key.clone(), members.clone());
+                        async move {
+                            let lease = client.lease_grant(secs, None).await?;
+                            client.put(key, "1", Some(PutOptions::new().with_lease(lease.id()))).await?;
+                            client.get(members, Some(GetOptions::new().with_prefix().with_count_only())).await
+                        }
+                    })
                     .await
                     .map_err(unavailable)?;
                 usize::try_from(all.count()).unwrap_or(usize::MAX)
