@@ -221,10 +221,19 @@ fn file_heartbeat(dir: &std::path::Path, id: &str, ttl_ms: u64) -> Result<usize,
     let now =
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
     std::fs::create_dir_all(dir).map_err(|e| unavailable("file", format!("{}: {e}", dir.display())))?;
-    let tmp = dir.join(format!(".{id}.tmp"));
-    std::fs::write(&tmp, now.saturating_add(ttl_ms).to_string())
-        .and_then(|()| std::fs::rename(&tmp, dir.join(id)))
-        .map_err(|e| unavailable("file", format!("{}: {e}", dir.display())))?;
+    // A temporary file of this call's own: concurrent heartbeats of one bot, or another process
+    // started with the same id (a mistake, but one that must not fail this one's heartbeat),
+    // would otherwise rename each other's file away.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{id}.{}.{n}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, now.saturating_add(ttl_ms).to_string())
+        .and_then(|()| std::fs::rename(&tmp, dir.join(id)));
+    if let Err(e) = written {
+        // Best effort: a leftover is skipped by the count (its name starts with a dot).
+        let _ = std::fs::remove_file(&tmp);
+        return Err(unavailable("file", format!("{}: {e}", dir.display())));
+    }
     let entries =
         std::fs::read_dir(dir).map_err(|e| unavailable("file", format!("{}: {e}", dir.display())))?;
     Ok(entries
@@ -243,6 +252,9 @@ pub struct Share {
     targets: usize,
     slack: usize,
     state: Mutex<ShareState>,
+    /// One heartbeat at a time: a bot ticks its targets concurrently, and each would otherwise
+    /// announce the bot on its own (on the file backend, racing on one temporary file).
+    heartbeat: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -255,7 +267,13 @@ struct ShareState {
 impl Share {
     /// A share of `targets` targets, with `slack` more than the fair share allowed.
     pub fn new(membership: Arc<Membership>, targets: usize, slack: usize) -> Arc<Self> {
-        Arc::new(Self { membership, targets, slack, state: Mutex::new(ShareState::default()) })
+        Arc::new(Self {
+            membership,
+            targets,
+            slack,
+            state: Mutex::new(ShareState::default()),
+            heartbeat: tokio::sync::Mutex::new(()),
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, ShareState> {
@@ -265,12 +283,27 @@ impl Share {
     /// The most targets this bot may lead now: `ceil(targets / live) + slack`.
     pub async fn cap(&self) -> Result<usize, ElectionError> {
         // One heartbeat per third of the time to live serves every target's round.
-        let fresh = self.state().counted_at.is_some_and(|t| t.elapsed() < self.membership.ttl / 3);
-        if !fresh {
-            let live = self.membership.heartbeat().await?;
-            let mut s = self.state();
-            s.live = live;
-            s.counted_at = Some(Instant::now());
+        let fresh = |s: &ShareState| s.counted_at.is_some_and(|t| t.elapsed() < self.membership.ttl / 3);
+        if !fresh(&self.state()) {
+            let _one = self.heartbeat.lock().await;
+            // Another target's round may have counted while this one waited.
+            if !fresh(&self.state()) {
+                match self.membership.heartbeat().await {
+                    Ok(live) => {
+                        let mut s = self.state();
+                        s.live = live;
+                        s.counted_at = Some(Instant::now());
+                    }
+                    // A store that fails a heartbeat leaves the last count standing: the leases,
+                    // not the count, keep one leader per target, and a bot that drops what it
+                    // leads on one failed announcement would hand its targets around for
+                    // nothing. Without a count yet there is no share to keep to.
+                    Err(e) if self.state().counted_at.is_some() => {
+                        tracing::warn!(error = %e, "fleet membership heartbeat failed; keeping the last count");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
         let live = self.state().live.max(1);
         Ok(self.targets.div_ceil(live).saturating_add(self.slack))
@@ -283,8 +316,8 @@ impl Share {
 
     /// Counts `target` as held if the bot is below `cap` (or holds it already); `false` when the
     /// share is full. Check and count are one step: a bot ticks its targets concurrently
-    /// (`oracle_core::Targets`), and two electors that each saw one free slot would otherwise
-    /// both acquire, taking the bot over its cap.
+    /// (`oracle_core::Targets`), and two electors that each won a term for one free slot would
+    /// otherwise both count, taking the bot over its cap.
     fn reserve(&self, target: &str, cap: usize) -> bool {
         let mut s = self.state();
         if s.held.contains(target) {
@@ -345,12 +378,24 @@ impl LeaderElector for SharedElector {
             self.share.set(&self.target, false);
             return Ok(Leadership::Follower { leader: None });
         }
-        if !leads && !self.share.reserve(&self.target, cap) {
+        if !leads && held.len() >= cap {
             let leader = self.inner.leader().await?.map(|l| l.holder);
             return Ok(Leadership::Follower { leader });
         }
         let outcome = self.inner.acquire_or_renew().await;
-        self.share.set(&self.target, matches!(outcome, Ok(Leadership::Leader(_))));
+        if !matches!(outcome, Ok(Leadership::Leader(_))) {
+            self.share.set(&self.target, false);
+            return outcome;
+        }
+        // The slot is counted once the term is won, not while trying: a slot held during every
+        // attempt on a target another bot leads would keep the bot off the free ones (its
+        // targets tick together, and the contended ones took the slots first). Two targets won
+        // at once for the last slot: the later gives its term straight back.
+        if !leads && !self.share.reserve(&self.target, cap) {
+            tracing::info!(target_name = %self.target, cap, "won a target over the fair share: handing it back");
+            self.inner.release().await?;
+            return Ok(Leadership::Follower { leader: None });
+        }
         outcome
     }
 
@@ -373,5 +418,157 @@ impl LeaderElector for SharedElector {
 
     fn raise_floor(&self, floor: FencingToken) -> bool {
         self.inner.raise_floor(floor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A bot ticks its targets concurrently; every one of them asks for the cap. None may fail
+    /// for another's heartbeat (on the file backend they once raced on one temporary file and
+    /// failed with "No such file or directory", dropping the bot's leadership for a tick and
+    /// letting its announcement lapse). A time to live of zero: every call announces again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_rounds_of_one_bot_share_its_heartbeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = Share::new(Arc::new(Membership::file(dir.path(), "bot-a", Duration::ZERO)), 6, 0);
+        for _ in 0..50 {
+            let rounds: Vec<_> = (0..6)
+                .map(|_| {
+                    let share = share.clone();
+                    tokio::spawn(async move { share.cap().await })
+                })
+                .collect();
+            for r in rounds {
+                assert!(r.await.unwrap().is_ok(), "every round gets its cap");
+            }
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("bot-a")], "no temporary file left behind");
+    }
+
+    /// Heartbeats of one membership at once (no `Share` to serialize them) all succeed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_file_heartbeats_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let members = Arc::new(Membership::file(dir.path(), "bot-a", Duration::from_secs(60)));
+        let beats: Vec<_> = (0..32)
+            .map(|_| {
+                let members = members.clone();
+                tokio::spawn(async move { members.heartbeat().await })
+            })
+            .collect();
+        for b in beats {
+            assert_eq!(b.await.unwrap().unwrap(), 1);
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("bot-a")], "no temporary file left behind");
+    }
+
+    /// A failed heartbeat after a good one keeps the last count: the bot keeps its share.
+    #[tokio::test]
+    async fn a_failed_heartbeat_keeps_the_last_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let members = dir.path().join("members");
+        let long = Duration::from_secs(60);
+        Membership::file(&members, "bot-b", long).heartbeat().await.unwrap();
+        Membership::file(&members, "bot-c", long).heartbeat().await.unwrap();
+        // A time to live of zero: every call announces again (for a millisecond, enough for
+        // its own count: three bots live).
+        let share = Share::new(Arc::new(Membership::file(&members, "bot-a", Duration::ZERO)), 6, 0);
+        assert_eq!(share.cap().await.unwrap(), 2);
+        // The directory becomes a file: every later heartbeat fails.
+        std::fs::remove_dir_all(&members).unwrap();
+        std::fs::write(&members, "not a directory").unwrap();
+        assert_eq!(share.cap().await.unwrap(), 2, "the last count stands");
+        let fresh = Share::new(Arc::new(Membership::file(&members, "bot-d", Duration::ZERO)), 6, 0);
+        assert!(fresh.cap().await.is_err(), "without a count, the failure is the answer");
+    }
+
+    /// A target another bot leads, whose round this bot is in the middle of.
+    struct Contended {
+        entered: Arc<tokio::sync::Notify>,
+        finish: Arc<tokio::sync::Notify>,
+    }
+
+    #[async_trait]
+    impl LeaderElector for Contended {
+        fn id(&self) -> &str {
+            "bot-a"
+        }
+        async fn acquire_or_renew(&self) -> Result<Leadership, ElectionError> {
+            self.entered.notify_one();
+            self.finish.notified().await;
+            Ok(Leadership::Follower { leader: Some("bot-b".into()) })
+        }
+        async fn release(&self) -> Result<(), ElectionError> {
+            Ok(())
+        }
+        async fn leader(&self) -> Result<Option<LeaderInfo>, ElectionError> {
+            Ok(None)
+        }
+    }
+
+    /// A bot's round on a target another bot leads takes no slot of its share: a free target
+    /// ticking at the same moment is won. (Slots reserved while trying kept a bot that had as
+    /// many contended targets as its cap off the free ones, round after round.)
+    #[tokio::test]
+    async fn trying_for_a_led_target_leaves_the_slot_to_a_free_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // Three bots live, three targets: a cap of one.
+        for other in ["bot-b", "bot-c"] {
+            Membership::file(dir.path(), other, Duration::from_secs(60)).heartbeat().await.unwrap();
+        }
+        let share =
+            Share::new(Arc::new(Membership::file(dir.path(), "bot-a", Duration::from_secs(60))), 3, 0);
+        let (entered, finish) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+        let contended = SharedElector::new(
+            share.clone(),
+            "target-0",
+            Arc::new(Contended { entered: entered.clone(), finish: finish.clone() }),
+        );
+        let free =
+            SharedElector::new(share.clone(), "target-1", Arc::new(oracle_core::AlwaysLeader::new("bot-a")));
+        let trying = tokio::spawn(async move { contended.acquire_or_renew().await });
+        entered.notified().await;
+        assert!(
+            matches!(free.acquire_or_renew().await.unwrap(), Leadership::Leader(_)),
+            "the free target is won"
+        );
+        finish.notify_one();
+        assert!(matches!(trying.await.unwrap().unwrap(), Leadership::Follower { .. }));
+        assert_eq!(share.held(), BTreeSet::from(["target-1".to_owned()]));
+    }
+
+    /// Two targets won at once for the last slot: one is kept, the other handed back, so the
+    /// bot never counts more than its cap.
+    #[tokio::test]
+    async fn two_wins_for_the_last_slot_keep_one() {
+        let dir = tempfile::tempdir().unwrap();
+        for other in ["bot-b", "bot-c"] {
+            Membership::file(dir.path(), other, Duration::from_secs(60)).heartbeat().await.unwrap();
+        }
+        let share =
+            Share::new(Arc::new(Membership::file(dir.path(), "bot-a", Duration::from_secs(60))), 3, 0);
+        let electors: Vec<_> = (0..3)
+            .map(|i| {
+                SharedElector::new(
+                    share.clone(),
+                    format!("target-{i}"),
+                    Arc::new(oracle_core::AlwaysLeader::new("bot-a")),
+                )
+            })
+            .collect();
+        let (a, b, c) = tokio::join!(
+            electors[0].acquire_or_renew(),
+            electors[1].acquire_or_renew(),
+            electors[2].acquire_or_renew()
+        );
+        let outcomes = [a, b, c];
+        let won = outcomes.iter().filter(|o| matches!(o, Ok(Leadership::Leader(_)))).count();
+        assert_eq!((won, share.held().len()), (1, 1), "one slot, one target: {outcomes:?}");
     }
 }

@@ -53,6 +53,9 @@ pub struct Violation {
 #[derive(Debug, Clone)]
 struct Fired {
     bot: String,
+    /// When the process that fired it printed its first line: a bot killed and started again
+    /// keeps its id, and its new process may be the one that takes over.
+    started_ms: u64,
     at_ms: u64,
     key: String,
 }
@@ -217,6 +220,11 @@ pub fn check(inputs: Inputs) -> Report {
     let mut claims: BTreeMap<String, Vec<(String, u32, Option<String>)>> = BTreeMap::new();
     let mut fired = Vec::new();
     for inc in &incarnations {
+        let started_ms = inc
+            .lines
+            .iter()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok()?["timestamp"].as_str().and_then(rfc3339_ms))
+            .unwrap_or(0);
         for v in inc.lines.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
             let message = v["message"].as_str().unwrap_or_default();
             if message == "Oracle updated successfully"
@@ -229,7 +237,7 @@ pub fn check(inputs: Inputs) -> Report {
                 let raised = v["level"] != "INFO" || is_event(key);
                 if raised && !title.is_empty() {
                     let at_ms = v["timestamp"].as_str().and_then(rfc3339_ms).unwrap_or(0);
-                    fired.push(Fired { bot: inc.bot.clone(), at_ms, key: key.to_owned() });
+                    fired.push(Fired { bot: inc.bot.clone(), started_ms, at_ms, key: key.to_owned() });
                 }
             }
         }
@@ -459,7 +467,13 @@ impl Window {
                 seen(&|a| a.bot == bot && a.key.starts_with("rpc-failover:")),
                 "rpc-failover from the bot whose endpoint failed",
             ),
-            Fault::KillLeader | Fault::PauseLeader | Fault::RestartLeader => {
+            // The killed bot started again can win first (the file elector sees its own dead
+            // predecessor's lock and takes over at once): its new process counts.
+            Fault::KillLeader | Fault::RestartLeader => (
+                seen(&|a| a.key == "leadership" && (a.bot != bot || a.started_ms >= r.start_ms)),
+                "leadership from the bot that took over",
+            ),
+            Fault::PauseLeader => {
                 (seen(&|a| a.bot != bot && a.key == "leadership"), "leadership from the bot that took over")
             }
             Fault::MiningPaused => (true, ""),
