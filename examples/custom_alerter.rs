@@ -24,9 +24,8 @@ use std::{
 use async_trait::async_trait;
 use axum::{Json, Router, extract::State, routing::post};
 use oracle_core::{
-    Alert, AlertError, AlertKind, Alerter, AlwaysLeader, Engine, FeedId, FeedState, Fence, Observation,
-    OnChainState, PendingUpdate, Price, PriceSource, PriceUpdate, SourceError, SubmitError, Submitter,
-    UpdateOutcome, engine::AlertRules,
+    Alert, AlertError, AlertKind, Alerter, AlwaysLeader, Engine, FeedId, Observation, Price, PriceSource,
+    SourceError, engine::AlertRules, test_utils::MemoryTarget,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -130,43 +129,6 @@ impl PriceSource for Flaky {
     }
 }
 
-/// A target that already holds the source's price, written just now: every healthy tick skips,
-/// so the only alerts are the source's.
-struct UpToDate;
-
-#[async_trait]
-impl Submitter for UpToDate {
-    fn name(&self) -> &str {
-        "up-to-date"
-    }
-
-    async fn read_state(&self) -> Result<OnChainState, SubmitError> {
-        let price =
-            Price::parse("3000", 8).map_err(|e| SubmitError::InvalidResponse { reason: e.to_string() })?;
-        Ok(OnChainState {
-            feeds: vec![FeedState { feed: FeedId::ETH_USD, price, bounds: None }],
-            last_update: SystemTime::now(),
-            deviation_rule: None,
-            fee: None,
-            balance_wei: None,
-            block: None,
-            chain_time: None,
-        })
-    }
-
-    async fn simulate(&self, _: &PriceUpdate, _: &Fence) -> Result<(), SubmitError> {
-        Err(SubmitError::Refused { reason: "this target never takes updates".into() })
-    }
-
-    async fn send(&self, _: &PriceUpdate, _: &Fence) -> Result<PendingUpdate, SubmitError> {
-        Err(SubmitError::Refused { reason: "this target never takes updates".into() })
-    }
-
-    async fn wait(&self, _: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
-        Err(SubmitError::Refused { reason: "this target never takes updates".into() })
-    }
-}
-
 /// The fake Slack: records each payload's text and answers `ok`, as Slack does.
 async fn webhook(
     State(received): State<mpsc::UnboundedSender<String>>,
@@ -197,7 +159,13 @@ async fn main() -> Result<(), Error> {
     let engine = Engine::builder()
         .source(FeedId::ETH_USD, source.clone())
         .elector(Arc::new(AlwaysLeader::new("alerting-example")))
-        .submitter(Arc::new(UpToDate))
+        // A target that already holds the source's price, written just now: every healthy tick
+        // skips, so the only alerts are the source's.
+        .submitter(Arc::new(MemoryTarget::holding(
+            FeedId::ETH_USD,
+            Price::parse("3000", 8)?,
+            SystemTime::now(),
+        )))
         .alerter(Arc::new(SlackWebhook::new(url, Duration::from_secs(5))?))
         .alert_rules(AlertRules::default().failure_threshold(3))
         // No retries inside a tick: each tick with the source down is one failed tick.

@@ -39,9 +39,8 @@ use std::{
 
 use async_trait::async_trait;
 use oracle_core::{
-    BootInstant, ElectionError, Engine, EngineStatus, FeedId, FeedState, Fence, FencingToken, LeaderElector,
-    LeaderInfo, Leadership, Lease, LogAlerter, OnChainState, PendingUpdate, Price, PriceUpdate, SubmitError,
-    Submitter, TickOutcome, UpdateOutcome,
+    BootInstant, ElectionError, Engine, EngineStatus, FeedId, FencingToken, LeaderElector, LeaderInfo,
+    Leadership, Lease, LogAlerter, Price, TickOutcome, test_utils::MemoryTarget,
 };
 use oracle_sources::FixedPriceSource;
 use tokio::sync::watch;
@@ -163,43 +162,6 @@ impl LeaderElector for PgElector {
     }
 }
 
-/// A target that already holds the source's price: every leader tick reads it and skips. The
-/// example is about who leads, not about what lands.
-struct Quiet;
-
-#[async_trait]
-impl Submitter for Quiet {
-    fn name(&self) -> &str {
-        "quiet"
-    }
-
-    async fn read_state(&self) -> Result<OnChainState, SubmitError> {
-        let price =
-            Price::parse("3000", 8).map_err(|e| SubmitError::InvalidResponse { reason: e.to_string() })?;
-        Ok(OnChainState {
-            feeds: vec![FeedState { feed: FeedId::ETH_USD, price, bounds: None }],
-            last_update: SystemTime::now(),
-            deviation_rule: None,
-            fee: None,
-            balance_wei: None,
-            block: None,
-            chain_time: None,
-        })
-    }
-
-    async fn simulate(&self, _: &PriceUpdate, _: &Fence) -> Result<(), SubmitError> {
-        Err(SubmitError::Refused { reason: "not used".into() })
-    }
-
-    async fn send(&self, _: &PriceUpdate, _: &Fence) -> Result<PendingUpdate, SubmitError> {
-        Err(SubmitError::Refused { reason: "not used".into() })
-    }
-
-    async fn wait(&self, _: &PendingUpdate) -> Result<UpdateOutcome, SubmitError> {
-        Err(SubmitError::Refused { reason: "not used".into() })
-    }
-}
-
 /// Awaits a status for which `done` holds, within a bound.
 async fn until(
     status: &mut watch::Receiver<EngineStatus>,
@@ -222,7 +184,13 @@ async fn start(url: &str, election: &str, id: &str) -> Result<Running, Error> {
     let engine = Engine::builder()
         .source(FeedId::ETH_USD, Arc::new(FixedPriceSource::new(FeedId::ETH_USD, Price::parse("3000", 8)?)))
         .elector(Arc::new(elector))
-        .submitter(Arc::new(Quiet))
+        // A target that already holds the source's price: every leader tick reads it and skips.
+        // The example is about who leads, not about what lands.
+        .submitter(Arc::new(MemoryTarget::holding(
+            FeedId::ETH_USD,
+            Price::parse("3000", 8)?,
+            SystemTime::now(),
+        )))
         .alerter(Arc::new(LogAlerter))
         .interval(Duration::from_millis(100))
         .build()?;
